@@ -1,0 +1,1 @@
+"""aiohttp applications and the command line for traceledger."""

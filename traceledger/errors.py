@@ -1,0 +1,39 @@
+"""Every error the core raises; the HTTP layer maps each class to one problem+json type."""
+
+
+class TraceledgerError(Exception):
+    """Base class: anything the core reports deliberately."""
+
+
+class ConfigError(TraceledgerError):
+    """Settings, keys or the home folder are unusable; the message says how to fix it."""
+
+
+class StoreError(TraceledgerError):
+    """The database is unreachable, too old, or not the log we expect."""
+
+
+class ProofError(TraceledgerError):
+    """A Merkle proof is malformed or does not verify."""
+
+
+class RangeError(TraceledgerError):
+    """A requested index, tree size or tile lies outside what the log holds."""
+
+
+class NoteError(TraceledgerError):
+    """A signed note or checkpoint is malformed or its signature does not verify."""
+
+
+class InconsistentLogError(TraceledgerError):
+    """The log would sign, or has stored, a tree head that contradicts an earlier one."""
+
+
+class IntegrityError(TraceledgerError):
+    """Stored data does not match what the log committed to (found by verify)."""
+
+    def __init__(self, index: int | None, reason: str) -> None:
+        where = f"index {index}" if index is not None else "log"
+        super().__init__(f"{where}: {reason}")
+        self.index = index
+        self.reason = reason
