@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.app import create_app
+from gateway.demo import load_demo
 from traceledger import db
 from traceledger.errors import IntegrityError, TraceledgerError
 from traceledger.ledger import resolve_dsn
@@ -33,7 +34,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    where = settings.database_url and "the PostgreSQL at DATABASE_URL" or (
+    app = create_app(settings)
+    if args.command == "demo":
+        app.on_startup.append(load_demo)
+    where = (settings.database_url and "the PostgreSQL at DATABASE_URL") or (
         f"the embedded PostgreSQL in {settings.pgdata}"
     )
     base = f"http://{args.host}:{args.port}"
@@ -41,11 +45,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"traceledger: log {settings.origin!r} on {where}\n"
         f"  log info     {base}/v1/log\n"
         f"  checkpoint   {base}/checkpoint\n"
-        f"  entries      {base}/v1/entries/0\n"
+        f"  an entry     {base}/v1/entries/0\n"
+        f"  its proof    {base}/v1/proof/inclusion?index=0&treeSize=<treeSize from /v1/log>\n"
+        f"  tiles        {base}/tile/0/000 (C2SP tlog-tiles, for stock auditors)\n"
+        f"  audit        traceledger verify   (recomputes the whole log)\n"
         "  (Ctrl-C stops; the final checkpoint is signed on the way out)"
     )
     web.run_app(
-        create_app(settings), host=args.host, port=args.port, print=lambda _: print(banner),
+        app,
+        host=args.host,
+        port=args.port,
+        print=lambda _: print(banner),
         handle_signals=True,
     )
     return 0
@@ -74,8 +84,12 @@ class _ProgressPrinter:
         rate = done / max(now - self.started, 1e-9)
         pct = 100 * done / total if total else 100.0
         end = "\r" if self.tty else "\n"
-        print(f"verified {done:,} / {total:,} entries ({pct:.0f}%, {rate:,.0f}/s)", end=end,
-              file=sys.stderr, flush=True)
+        print(
+            f"verified {done:,} / {total:,} entries ({pct:.0f}%, {rate:,.0f}/s)",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 async def _verify(settings: Settings, trusted: Verifier | None) -> int:
@@ -108,10 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="traceledger", description="Product traceability event ledger."
     )
     parser.add_argument("--home", type=Path, help="data folder (env TRACELEDGER_HOME)")
-    parser.add_argument("--database-url", help="PostgreSQL DSN (env DATABASE_URL); "
-                        "default: embedded PostgreSQL in the home folder")
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL DSN (env DATABASE_URL); default: embedded PostgreSQL in the home folder",
+    )
     parser.add_argument("--origin", help="log origin (env TRACELEDGER_ORIGIN)")
-    parser.add_argument("--log-key", type=Path, help="log signing key file (env TRACELEDGER_LOG_KEY)")
+    parser.add_argument(
+        "--log-key", type=Path, help="log signing key file (env TRACELEDGER_LOG_KEY)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -119,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="serve with demo data loaded (what the quick start runs)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.set_defaults(func=cmd_serve)
 
     verify = sub.add_parser("verify", help="recompute and check the whole stored log")
     verify.add_argument("--key", help="trusted verifier key (default: the key stored with the log)")

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from gateway.keys import LEDGER
 from gateway.params import parse_int, query_int
-from gateway.problems import BAD_REQUEST, Problem
+from gateway.problems import BAD_REQUEST, ProblemError
 from traceledger.errors import RangeError
 from traceledger.merkle import leaf_hash
 from traceledger.tiles import TILE_WIDTH, parse_index_and_width
@@ -61,13 +61,13 @@ async def tile(request: web.Request) -> web.Response:
     try:
         index, width = parse_index_and_width(request.match_info["index"])
     except RangeError as exc:
-        raise Problem(BAD_REQUEST, str(exc)) from exc
+        raise ProblemError(BAD_REQUEST, str(exc)) from exc
     reader = request.app[LEDGER].reader
     if raw_level == "entries":
         body = await reader.entry_bundle(index, width)
     else:
         if raw_level != str(parse_int(raw_level, "level")):
-            raise Problem(BAD_REQUEST, f"tile level {raw_level!r} must be a plain decimal")
+            raise ProblemError(BAD_REQUEST, f"tile level {raw_level!r} must be a plain decimal")
         body = await reader.tile(int(raw_level), index, width)
     response = web.Response(
         body=body,

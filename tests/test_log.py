@@ -12,8 +12,8 @@ from tests.conftest import wait_for_checkpoint
 from traceledger import merkle
 from traceledger.checkpoint import open_checkpoint
 from traceledger.errors import BusyError
-from traceledger.ledger import Ledger
 from traceledger.leaf import GENESIS_HASH, Leaf
+from traceledger.ledger import Ledger
 from traceledger.sequencer import Entry, Sequencer
 from traceledger.settings import Settings
 from traceledger.verify import verify_log
@@ -112,7 +112,9 @@ async def test_checkpoint_is_signed_by_the_log_key_and_matches_the_entries(
     cp = await ledger.reader.checkpoint()
     opened = open_checkpoint(cp.note, ledger.verifier, ledger.settings.origin)
     assert opened.size == 300
-    expected = merkle.root_from_leaf_hashes([merkle.leaf_hash(x) for x in await stored_leaves(ledger)])
+    expected = merkle.root_from_leaf_hashes(
+        [merkle.leaf_hash(x) for x in await stored_leaves(ledger)]
+    )
     assert opened.root_hash == expected
 
 
@@ -129,7 +131,9 @@ async def test_inclusion_proofs_verify_for_every_entry(ledger: Ledger) -> None:
     leaves = await stored_leaves(ledger)
     for index in range(0, cp.size, 7):
         proof = await ledger.reader.inclusion_proof(index, cp.size)
-        merkle.verify_inclusion(merkle.leaf_hash(leaves[index]), index, cp.size, proof, cp.root_hash)
+        merkle.verify_inclusion(
+            merkle.leaf_hash(leaves[index]), index, cp.size, proof, cp.root_hash
+        )
 
 
 async def test_every_archived_checkpoint_is_consistent_with_the_latest(ledger: Ledger) -> None:

@@ -49,8 +49,8 @@ async def test_untouched_log_verifies(filled: Ledger) -> None:
 async def test_one_changed_leaf_byte_is_named(filled: Ledger, index: int) -> None:
     # The last byte of the leaf is inside the envelope hash, so the leaf still decodes.
     sql = (
-        "UPDATE entries SET leaf = set_byte(leaf, length(leaf) - 1, get_byte(leaf, length(leaf) - 1) # 1)"
-        f" WHERE idx = {index}"
+        "UPDATE entries SET leaf = set_byte(leaf, length(leaf) - 1,"
+        f" get_byte(leaf, length(leaf) - 1) # 1) WHERE idx = {index}"
     )
     assert await bad_index(filled, sql) == index
 
@@ -78,7 +78,7 @@ async def test_two_swapped_rows_are_named(filled: Ledger) -> None:
 async def test_an_altered_envelope_is_detected(filled: Ledger) -> None:
     async with filled.pool.acquire() as conn:
         await conn.execute("UPDATE envelopes SET body = 'envelope 9' WHERE body = 'envelope 3'")
-    with pytest.raises(IntegrityError, match="envelope .* was altered"):
+    with pytest.raises(IntegrityError, match=r"envelope .* was altered"):
         await verify_log(filled.pool)
 
 
@@ -86,9 +86,7 @@ async def test_a_forged_checkpoint_signature_is_detected(filled: Ledger) -> None
     async with filled.pool.acquire() as conn:
         note = await conn.fetchval("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1")
         forged = note.replace(f"\n{SIZE}\n", f"\n{SIZE + 1}\n")
-        await conn.execute(
-            "UPDATE checkpoints SET note = $1 WHERE size = $2", forged, SIZE
-        )
+        await conn.execute("UPDATE checkpoints SET note = $1 WHERE size = $2", forged, SIZE)
     with pytest.raises(IntegrityError, match=f"checkpoint of size {SIZE}"):
         await verify_log(filled.pool)
 
@@ -123,7 +121,14 @@ def test_verify_command_exits_nonzero_and_prints_the_index(
             await c.execute("DELETE FROM entries WHERE idx = 13")
 
     asyncio.run(prepare())
-    argv = ["--home", str(settings.home), "--database-url", str(settings.database_url),
-            "--origin", settings.origin, "verify"]
+    argv = [
+        "--home",
+        str(settings.home),
+        "--database-url",
+        str(settings.database_url),
+        "--origin",
+        settings.origin,
+        "verify",
+    ]
     assert cli_main(argv) == 1
     assert "first bad index: 13" in capsys.readouterr().out

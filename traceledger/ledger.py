@@ -11,6 +11,7 @@ import asyncpg
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from traceledger import db
+from traceledger.db import Conn
 from traceledger.errors import ConfigError
 from traceledger.integrator import Integrator
 from traceledger.logkey import load_or_create_log_key
@@ -27,7 +28,7 @@ async def resolve_dsn(settings: Settings) -> str:
     return await asyncio.to_thread(db.start_embedded, settings.pgdata)
 
 
-async def check_log_identity(conn: asyncpg.Connection, origin: str, verifier: Verifier) -> None:
+async def check_log_identity(conn: Conn, origin: str, verifier: Verifier) -> None:
     """Bind the database to one origin and key on first start; refuse any other later."""
     public = verifier.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
     await conn.execute(

@@ -39,9 +39,9 @@ def load_or_create_log_key(path: Path, *, create: bool = True) -> Ed25519Private
             f"log key {path} is readable by others (mode {mode:o}); run: chmod 600 {path}"
         )
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except ValueError as exc:
         raise ConfigError(f"log key {path} is not a PEM private key: {exc}") from exc
-    if not isinstance(key, Ed25519PrivateKey):
+    if not isinstance(loaded, Ed25519PrivateKey):
         raise ConfigError(f"log key {path} is not an Ed25519 key")
-    return key
+    return loaded

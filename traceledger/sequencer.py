@@ -157,9 +157,7 @@ class Sequencer:
     async def _commit(self, group: list[_Request]) -> list[list[Appended]]:
         identities = list({e.identity for req in group for e in req.entries})
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT size, last_hash, last_time FROM log_head FOR UPDATE"
-            )
+            row = await conn.fetchrow("SELECT size, last_hash, last_time FROM log_head FOR UPDATE")
             if row is None:
                 raise StoreError("log_head row is missing; the schema is damaged")
             head = Head(row["size"], bytes(row["last_hash"]), row["last_time"])
@@ -173,8 +171,8 @@ class Sequencer:
             rows, envelopes, results, head = self._plan(group, head, known)
             if envelopes:
                 await conn.execute(
-                    "INSERT INTO envelopes (hash, body) SELECT * FROM unnest($1::bytea[], $2::bytea[])"
-                    " ON CONFLICT (hash) DO NOTHING",
+                    "INSERT INTO envelopes (hash, body)"
+                    " SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT (hash) DO NOTHING",
                     list(envelopes),
                     list(envelopes.values()),
                 )
@@ -228,4 +226,3 @@ async def read_head(conn: asyncpg.Connection) -> Head:
     if row is None:
         raise StoreError("log_head row is missing; the schema is damaged")
     return Head(row["size"], bytes(row["last_hash"]), row["last_time"])
-

@@ -50,7 +50,9 @@ def node_from_tiles(tiles: Mapping[TileKey, bytes], level: int, index: int) -> b
     chunk = data[slot.offset * HASH_SIZE : end]
     if slot.count == 1:
         return bytes(chunk)
-    return root_from_leaf_hashes([chunk[i : i + HASH_SIZE] for i in range(0, len(chunk), HASH_SIZE)])
+    return root_from_leaf_hashes(
+        [chunk[i : i + HASH_SIZE] for i in range(0, len(chunk), HASH_SIZE)]
+    )
 
 
 def tile_width(level: int, tree_size: int, index: int) -> int:

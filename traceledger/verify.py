@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from traceledger import merkle
 from traceledger.checkpoint import open_checkpoint
+from traceledger.db import Conn
 from traceledger.errors import IntegrityError, NoteError
 from traceledger.integrator import fetch_tiles
 from traceledger.leaf import GENESIS_HASH, Leaf, sha256
@@ -37,7 +38,7 @@ class VerifyReport:
     seconds: float
 
 
-async def stored_verifier(conn: asyncpg.Connection) -> Verifier:
+async def stored_verifier(conn: Conn) -> Verifier:
     row = await conn.fetchrow("SELECT origin, public_key FROM log_meta")
     if row is None:
         raise IntegrityError(None, "log_meta is missing: this database holds no log")
@@ -67,9 +68,7 @@ async def verify_log(
         if head is None:
             raise IntegrityError(None, "log_head is missing")
         total = int(head["size"])
-        max_tiled = await conn.fetchval(
-            "SELECT coalesce(max(size), 0) FROM checkpoints"
-        )
+        max_tiled = await conn.fetchval("SELECT coalesce(max(size), 0) FROM checkpoints")
         walker = _Walker(conn, checkpoints, max_tiled)
         while True:
             rows = await conn.fetch(
@@ -90,13 +89,15 @@ async def verify_log(
                 missing, f"the head says {total} entries but {walker.size} are stored"
             )
         if walker.prev != bytes(head["last_hash"]):
-            raise IntegrityError(total - 1 if total else None, "head hash does not match the last leaf")
+            raise IntegrityError(
+                total - 1 if total else None, "head hash does not match the last leaf"
+            )
     return VerifyReport(
         walker.size, len(checkpoints), envelopes, walker.redacted, time.perf_counter() - started
     )
 
 
-async def _verify_checkpoints(conn: asyncpg.Connection, verifier: Verifier) -> dict[int, bytes]:
+async def _verify_checkpoints(conn: Conn, verifier: Verifier) -> dict[int, bytes]:
     roots: dict[int, bytes] = {}
     for row in await conn.fetch("SELECT size, root_hash, note FROM checkpoints ORDER BY size"):
         size = row["size"]
@@ -112,7 +113,7 @@ async def _verify_checkpoints(conn: asyncpg.Connection, verifier: Verifier) -> d
     return roots
 
 
-async def _verify_envelopes(conn: asyncpg.Connection) -> int:
+async def _verify_envelopes(conn: Conn) -> int:
     count = 0
     async with conn.transaction():
         async for row in conn.cursor("SELECT hash, body FROM envelopes"):
@@ -125,9 +126,7 @@ async def _verify_envelopes(conn: asyncpg.Connection) -> int:
 class _Walker:
     """Streams entries in index order, re-deriving everything the log committed to."""
 
-    def __init__(
-        self, conn: asyncpg.Connection, checkpoints: dict[int, bytes], max_tiled: int
-    ) -> None:
+    def __init__(self, conn: Conn, checkpoints: dict[int, bytes], max_tiled: int) -> None:
         self.conn = conn
         self.checkpoints = checkpoints
         self.max_tiled = max_tiled
@@ -144,8 +143,7 @@ class _Walker:
         for row in rows:
             i = self.size
             if row["idx"] != i:
-                raise IntegrityError(i, "entry is missing (the next stored index is "
-                                        f"{row['idx']})")
+                raise IntegrityError(i, f"entry is missing (the next stored index is {row['idx']})")
             leaf_bytes = bytes(row["leaf"])
             leaf = Leaf.decode(leaf_bytes, index=i)
             if leaf.index != i:
@@ -171,7 +169,9 @@ class _Walker:
             self.size += 1
             root = self.checkpoints.get(self.size)
             if root is not None and root != self.compact.root():
-                raise IntegrityError(i, f"checkpoint of size {self.size} does not match the entries")
+                raise IntegrityError(
+                    i, f"checkpoint of size {self.size} does not match the entries"
+                )
         start = self.size - len(hashes)
         changed, _ = extend(self.edge, start, hashes)
         full = {k: v for k, v in changed.items() if len(v) == FULL_TILE_BYTES}
@@ -198,9 +198,14 @@ class _Walker:
             width = tile_width(level, self.max_tiled, index)
             if len(have) != width * 32 or have != want[: width * 32]:
                 offset = next(
-                    (o for o in range(0, max(len(have), width * 32), 32)
-                     if have[o : o + 32] != want[o : o + 32]),
+                    (
+                        o
+                        for o in range(0, max(len(have), width * 32), 32)
+                        if have[o : o + 32] != want[o : o + 32]
+                    ),
                     0,
                 )
                 first_leaf = (index * TILE_WIDTH + offset // 32) << (TILE_HEIGHT * level)
-                raise IntegrityError(first_leaf, f"stored tile {level}/{index} differs from the entries")
+                raise IntegrityError(
+                    first_leaf, f"stored tile {level}/{index} differs from the entries"
+                )

@@ -1,0 +1,13 @@
+# The traceledger service. With DATABASE_URL set it uses that PostgreSQL server;
+# the embedded PostgreSQL is for laptops, not containers.
+FROM python:3.12-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY traceledger ./traceledger
+COPY gateway ./gateway
+RUN pip install --no-cache-dir . && useradd --create-home traceledger
+USER traceledger
+ENV TRACELEDGER_HOME=/home/traceledger/data
+EXPOSE 8080
+ENTRYPOINT ["traceledger"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]
