@@ -13,6 +13,10 @@ class StoreError(TraceledgerError):
     """The database is unreachable, too old, or not the log we expect."""
 
 
+class IdentifierError(TraceledgerError):
+    """A GS1 identifier (EPC URN, Digital Link, GTIN...) is malformed or fails its check digit."""
+
+
 class ProofError(TraceledgerError):
     """A Merkle proof is malformed or does not verify."""
 
