@@ -5,7 +5,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY traceledger ./traceledger
 COPY gateway ./gateway
-RUN pip install --no-cache-dir . && useradd --create-home traceledger
+COPY schemas ./schemas
+# Editable, so the JSON Schemas in /app/schemas are found where the code expects them.
+RUN pip install --no-cache-dir -e . && useradd --create-home traceledger
 USER traceledger
 ENV TRACELEDGER_HOME=/home/traceledger/data
 EXPOSE 8080

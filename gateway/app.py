@@ -6,17 +6,25 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway import log_routes
-from gateway.keys import LEDGER, SETTINGS
+from gateway import admin_routes, capture_routes, log_routes
+from gateway.keys import CAPTURE, LEDGER, OPERATOR_TOKEN, SETTINGS
 from gateway.problems import describe_problem, problem_middleware
+from traceledger.capture import CaptureService
 from traceledger.ledger import Ledger
+from traceledger.schemas import SchemaSet
 from traceledger.settings import Settings
+from traceledger.tokens import load_or_create_token
 
 
 async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[OPERATOR_TOKEN] = settings.operator_token or load_or_create_token(
+        settings.operator_token_file
+    )
     # On shutdown the ledger drains the sequencer and signs a final checkpoint.
-    async with Ledger.open(app[SETTINGS]) as ledger:
+    async with Ledger.open(settings) as ledger:
         app[LEDGER] = ledger
+        app[CAPTURE] = CaptureService(ledger.pool, ledger.sequencer, SchemaSet(), settings)
         yield
 
 
@@ -24,6 +32,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[problem_middleware])
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_ledger_ctx)
-    app.add_routes(log_routes.routes)
+    for routes in (log_routes.routes, capture_routes.routes, admin_routes.routes):
+        app.add_routes(routes)
     app.router.add_get("/problems/{slug}", describe_problem)
     return app

@@ -5,17 +5,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from gateway.app import create_app
 from gateway.demo import load_demo
-from traceledger import db
-from traceledger.errors import IntegrityError, TraceledgerError
+from traceledger import db, registry
+from traceledger.client import CaptureClient, CaptureRejectedError, load_private_key
+from traceledger.dsse import keyid, load_public_key_pem
+from traceledger.errors import ConfigError, IntegrityError, TraceledgerError
 from traceledger.ledger import resolve_dsn
 from traceledger.logkey import load_or_create_log_key
 from traceledger.note import Signer, Verifier
@@ -117,6 +127,125 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return asyncio.run(_verify(_settings(args), trusted))
 
 
+async def _on_pool(settings: Settings, work: Callable[[db.Conn], Awaitable[int]]) -> int:
+    pool = await db.connect_pool(await resolve_dsn(settings), min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            return await work(conn)
+    finally:
+        await pool.close()
+
+
+def _read_public_key(path: Path) -> Ed25519PublicKey:
+    try:
+        return load_public_key_pem(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+
+
+def cmd_enterprise_add(args: argparse.Namespace) -> int:
+    key = _read_public_key(args.key)
+
+    async def work(conn: db.Conn) -> int:
+        ent_id, key_id = await registry.add_enterprise(
+            conn, args.name, args.gcp, key, role=args.role, rate_limit=args.rate_limit
+        )
+        print(f"enterprise {ent_id}\nkey {key_id}")
+        return 0
+
+    return asyncio.run(_on_pool(_settings(args), work))
+
+
+def cmd_enterprise_list(args: argparse.Namespace) -> int:
+    async def work(conn: db.Conn) -> int:
+        for e in await registry.list_enterprises(conn):
+            rate = f"{e.rate_limit:g}/s" if e.rate_limit else "unlimited"
+            print(f"{e.id:>4}  {e.name}  [{e.role}]  gcp {','.join(e.prefixes)}  {rate}")
+            for key_id, revoked in e.keys:
+                state = f"revoked {revoked:%Y-%m-%d %H:%M}" if revoked else "active"
+                print(f"        key {key_id}  {state}")
+        return 0
+
+    return asyncio.run(_on_pool(_settings(args), work))
+
+
+def cmd_key_add(args: argparse.Namespace) -> int:
+    key = _read_public_key(args.key)
+
+    async def work(conn: db.Conn) -> int:
+        print(f"key {await registry.add_key(conn, args.enterprise, key)}")
+        return 0
+
+    return asyncio.run(_on_pool(_settings(args), work))
+
+
+def cmd_key_revoke(args: argparse.Namespace) -> int:
+    async def work(conn: db.Conn) -> int:
+        revoked = await registry.revoke_key(conn, args.key_id)
+        print(f"key {args.key_id} revoked at {revoked.isoformat()}")
+        return 0
+
+    return asyncio.run(_on_pool(_settings(args), work))
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    private_path = Path(f"{args.out}.pem")
+    public_path = Path(f"{args.out}.pub.pem")
+    for path in (private_path, public_path):
+        if path.exists():
+            raise ConfigError(f"{path} exists; refusing to overwrite a key")
+    key = Ed25519PrivateKey.generate()
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    public_path.write_bytes(
+        key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+    print(f"private key {private_path} (keep it secret)\npublic key  {public_path}")
+    print(f"key id      {keyid(key.public_key())}")
+    return 0
+
+
+def _documents(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonld"))
+    return [path]
+
+
+async def _push(args: argparse.Namespace) -> int:
+    key = load_private_key(args.key)
+    files = _documents(args.path)
+    failed = 0
+    events = 0
+    async with CaptureClient(args.url, key, retries=args.retries, as_msgpack=args.msgpack) as c:
+        for n, path in enumerate(files, start=1):
+            try:
+                receipt = await c.push(path.read_bytes())
+            except CaptureRejectedError as exc:
+                failed += 1
+                print(f"\n{path}: refused, {exc}", file=sys.stderr)
+                for err in exc.problem.get("errors", [])[:20]:
+                    print(
+                        f"  event {err.get('event')} {err.get('pointer')}: {err.get('reason')}",
+                        file=sys.stderr,
+                    )
+                continue
+            events += len(receipt["entries"])
+            done = n * 30 // len(files)
+            print(
+                f"\r[{'#' * done}{'.' * (30 - done)}] {n}/{len(files)} documents, {events} events",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+    print(f"\npushed {len(files) - failed} of {len(files)} documents ({events} events)")
+    return 1 if failed else 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    return asyncio.run(_push(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="traceledger", description="Product traceability event ledger."
@@ -149,6 +278,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     log_key = sub.add_parser("log-key", help="print the log's verifier key")
     log_key.set_defaults(func=cmd_log_key)
+
+    enterprise = sub.add_parser("enterprise", help="the enterprise registry").add_subparsers(
+        dest="action", required=True
+    )
+    ent_add = enterprise.add_parser("add", help="register an enterprise with its first key")
+    ent_add.add_argument("name")
+    ent_add.add_argument(
+        "--gcp", action="append", required=True, help="GS1 company prefix (repeat for several)"
+    )
+    ent_add.add_argument("--key", type=Path, required=True, help="Ed25519 public key, PEM")
+    ent_add.add_argument("--role", choices=registry.ROLES, default="enterprise")
+    ent_add.add_argument("--rate-limit", type=float, help="events per second (default: none)")
+    ent_add.set_defaults(func=cmd_enterprise_add)
+    enterprise.add_parser("list", help="list enterprises and keys").set_defaults(
+        func=cmd_enterprise_list
+    )
+
+    key = sub.add_parser("key", help="enterprise signing keys").add_subparsers(
+        dest="action", required=True
+    )
+    key_add = key.add_parser("add", help="add a key to an enterprise (rotation)")
+    key_add.add_argument("enterprise", type=int, help="enterprise id")
+    key_add.add_argument("--key", type=Path, required=True, help="Ed25519 public key, PEM")
+    key_add.set_defaults(func=cmd_key_add)
+    key_revoke = key.add_parser("revoke", help="refuse events signed with this key from now on")
+    key_revoke.add_argument("key_id")
+    key_revoke.set_defaults(func=cmd_key_revoke)
+
+    keygen = sub.add_parser("keygen", help="make an Ed25519 key pair for an enterprise")
+    keygen.add_argument(
+        "-o",
+        "--out",
+        default="enterprise-key",
+        help="file name stem: writes STEM.pem and STEM.pub.pem",
+    )
+    keygen.set_defaults(func=cmd_keygen)
+
+    push = sub.add_parser("push", help="sign EPCIS documents and send them to a ledger")
+    push.add_argument("path", type=Path, help="an EPCIS JSON document or a folder of them")
+    push.add_argument("--key", type=Path, required=True, help="the enterprise's private key")
+    push.add_argument("--url", default="http://127.0.0.1:8080")
+    push.add_argument("--msgpack", action="store_true", help="send MessagePack envelopes")
+    push.add_argument("--retries", type=int, default=6)
+    push.set_defaults(func=cmd_push)
     return parser
 
 

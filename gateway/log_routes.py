@@ -12,7 +12,7 @@ from gateway.params import parse_int, query_int
 from gateway.problems import BAD_REQUEST, ProblemError
 from traceledger.errors import RangeError
 from traceledger.merkle import leaf_hash
-from traceledger.tiles import TILE_WIDTH, parse_index_and_width
+from traceledger.tiles import TILE_WIDTH, parse_index_and_width, tile_path, tile_width
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 # C2SP tlog-tiles: the checkpoint is mutable, "prevent caching beyond a few seconds".
@@ -82,8 +82,12 @@ async def tile(request: web.Request) -> web.Response:
 @routes.get("/v1/entries/{index}")
 async def entry(request: web.Request) -> web.Response:
     index = parse_int(request.match_info["index"], "index")
-    stored = await request.app[LEDGER].reader.entry(index)
+    reader = request.app[LEDGER].reader
+    stored = await reader.entry(index)
     leaf = stored.decoded
+    bundle = index // TILE_WIDTH
+    width = tile_width(0, (await reader.checkpoint()).size, bundle)
+    tile = tile_path("entries", bundle, width) if index < bundle * TILE_WIDTH + width else None
     return web.json_response(
         {
             "index": stored.index,
@@ -103,7 +107,7 @@ async def entry(request: web.Request) -> web.Response:
             },
             "payload": None if stored.payload is None else b64(stored.payload),
             "envelope": None if stored.envelope is None else b64(stored.envelope),
-            "tile": f"tile/entries/{index // TILE_WIDTH}",
+            "tile": tile,
         }
     )
 

@@ -29,26 +29,61 @@ class ProblemType:
 
 
 BAD_REQUEST = ProblemType("bad-request", "The request is malformed", 400)
+MALFORMED_BODY = ProblemType("malformed-body", "The body cannot be parsed", 400)
 OUT_OF_RANGE = ProblemType("out-of-range", "A number in the request is outside the log", 400)
+INVALID_IDENTIFIER = ProblemType("invalid-identifier", "A GS1 identifier is malformed", 400)
+REGISTRY = ProblemType("registry", "The registry operation is not possible", 400)
+UNAUTHORIZED = ProblemType("unauthorized", "Missing or wrong bearer token", 401)
+BAD_SIGNATURE = ProblemType("bad-signature", "Not signed by a registered, active key", 401)
+FORBIDDEN = ProblemType("forbidden", "The signer may not record these events", 403)
 NOT_FOUND = ProblemType("not-found", "No such resource", 404)
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", "Method not allowed here", 405)
+PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "The body is over the limit", 413)
+UNSUPPORTED_MEDIA = ProblemType("unsupported-media-type", "Media type not accepted", 415)
+INVALID_EVENTS = ProblemType("invalid-events", "Events fail validation", 422)
+RATE_LIMITED = ProblemType("rate-limited", "Over the enterprise's event rate", 429)
 BUSY = ProblemType("busy", "The log is saturated; retry shortly", 503)
 UNAVAILABLE = ProblemType("unavailable", "The database is unavailable", 503)
 INTERNAL = ProblemType("internal", "Internal error", 500)
 
 ALL_TYPES = {
     t.slug: t
-    for t in (BAD_REQUEST, OUT_OF_RANGE, NOT_FOUND, METHOD_NOT_ALLOWED, BUSY, UNAVAILABLE, INTERNAL)
+    for t in (
+        BAD_REQUEST,
+        MALFORMED_BODY,
+        OUT_OF_RANGE,
+        INVALID_IDENTIFIER,
+        REGISTRY,
+        UNAUTHORIZED,
+        BAD_SIGNATURE,
+        FORBIDDEN,
+        NOT_FOUND,
+        METHOD_NOT_ALLOWED,
+        PAYLOAD_TOO_LARGE,
+        UNSUPPORTED_MEDIA,
+        INVALID_EVENTS,
+        RATE_LIMITED,
+        BUSY,
+        UNAVAILABLE,
+        INTERNAL,
+    )
 }
 
 
 class ProblemError(Exception):
     """Raised by handlers for request errors that have no core error class."""
 
-    def __init__(self, kind: ProblemType, detail: str, **extra: object) -> None:
+    def __init__(
+        self,
+        kind: ProblemType,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: object,
+    ) -> None:
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -77,16 +112,41 @@ def problem_response(
     )
 
 
-def _map(exc: errors.TraceledgerError) -> tuple[ProblemType, dict[str, str]]:
-    if isinstance(exc, errors.BusyError):
-        return BUSY, {"Retry-After": str(max(1, round(exc.retry_after)))}
-    if isinstance(exc, errors.NotFoundError):
-        return NOT_FOUND, {}
-    if isinstance(exc, errors.RangeError):
-        return OUT_OF_RANGE, {}
-    if isinstance(exc, errors.StoreError):
-        return UNAVAILABLE, {"Retry-After": "5"}
-    return INTERNAL, {}
+def _retry_after(seconds: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, round(seconds + 0.49)))}
+
+
+def _map(exc: errors.TraceledgerError) -> ProblemError:
+    """The problem for a core error: its type, headers and extension members."""
+    match exc:
+        case errors.BusyError():
+            return ProblemError(BUSY, str(exc), _retry_after(exc.retry_after))
+        case errors.RateLimitedError():
+            return ProblemError(RATE_LIMITED, str(exc), _retry_after(exc.retry_after))
+        case errors.NotFoundError():
+            return ProblemError(NOT_FOUND, str(exc))
+        case errors.RangeError():
+            return ProblemError(OUT_OF_RANGE, str(exc))
+        case errors.MalformedError():
+            if exc.position:
+                return ProblemError(MALFORMED_BODY, str(exc), position=exc.position)
+            return ProblemError(MALFORMED_BODY, str(exc))
+        case errors.UnsupportedMediaError():
+            return ProblemError(UNSUPPORTED_MEDIA, str(exc))
+        case errors.SignatureError():
+            return ProblemError(BAD_SIGNATURE, str(exc))
+        case errors.ForbiddenError():
+            return ProblemError(FORBIDDEN, str(exc), errors=exc.errors)
+        case errors.InvalidEventsError():
+            return ProblemError(INVALID_EVENTS, str(exc), errors=exc.errors)
+        case errors.IdentifierError():
+            return ProblemError(INVALID_IDENTIFIER, str(exc))
+        case errors.RegistryError():
+            return ProblemError(REGISTRY, str(exc))
+        case errors.StoreError():
+            return ProblemError(UNAVAILABLE, str(exc), {"Retry-After": "5"})
+    log.error("unmapped core error: %r", exc)
+    return ProblemError(INTERNAL, str(exc))
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -97,29 +157,27 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         return await handler(request)
     except ProblemError as exc:
-        return problem_response(exc.kind, exc.detail, instance=request.path, extra=exc.extra)
+        problem = exc
     except errors.TraceledgerError as exc:
-        kind, headers = _map(exc)
-        if kind is INTERNAL:
-            log.exception("unmapped core error on %s", request.path)
-        return problem_response(kind, str(exc), instance=request.path, headers=headers)
+        problem = _map(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        kind = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}.get(
-            exc.status, ProblemType("http-" + str(exc.status), exc.reason, exc.status)
+        kind = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 413: PAYLOAD_TOO_LARGE}.get(
+            exc.status, ProblemType(f"http-{exc.status}", exc.reason, exc.status)
         )
-        return problem_response(
-            kind,
-            exc.text or exc.reason,
-            instance=request.path,
-            headers={k: v for k, v in exc.headers.items() if k == "Allow"},
-        )
+        allow = {k: v for k, v in exc.headers.items() if k == "Allow"}
+        problem = ProblemError(kind, exc.text or exc.reason, allow)
     except Exception:
-        log.exception("unhandled error on %s", request.path)
-        return problem_response(
-            INTERNAL, "an internal error occurred; it has been logged", instance=request.path
-        )
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        problem = ProblemError(INTERNAL, "an internal error occurred; it has been logged")
+    return problem_response(
+        problem.kind,
+        problem.detail,
+        instance=request.path,
+        headers=problem.headers,
+        extra=problem.extra,
+    )
 
 
 async def describe_problem(request: web.Request) -> web.Response:

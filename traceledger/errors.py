@@ -13,6 +13,50 @@ class StoreError(TraceledgerError):
     """The database is unreachable, too old, or not the log we expect."""
 
 
+class MalformedError(TraceledgerError):
+    """A request body cannot be parsed at all (not JSON, not MessagePack, not an envelope)."""
+
+    def __init__(self, message: str, position: str | None = None) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+class UnsupportedMediaError(TraceledgerError):
+    """A content type or payload type we do not accept."""
+
+
+class SignatureError(TraceledgerError):
+    """The envelope is not signed by a registered, active key, or a signature is wrong."""
+
+
+class ForbiddenError(TraceledgerError):
+    """The signer may not record these events (identifiers under another company's prefix)."""
+
+    def __init__(self, message: str, errors: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class InvalidEventsError(TraceledgerError):
+    """Events fail the schema or the semantic rules; `errors` lists every one."""
+
+    def __init__(self, message: str, errors: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class RateLimitedError(TraceledgerError):
+    """An enterprise exceeded its own configured event rate."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RegistryError(TraceledgerError):
+    """An enterprise or key operation is invalid (unknown id, duplicate key, bad PEM...)."""
+
+
 class IdentifierError(TraceledgerError):
     """A GS1 identifier (EPC URN, Digital Link, GTIN...) is malformed or fails its check digit."""
 

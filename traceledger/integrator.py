@@ -9,8 +9,6 @@ that contradicts an earlier one is never signed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -19,7 +17,8 @@ import asyncpg
 from traceledger import merkle
 from traceledger.checkpoint import Checkpoint, sign_checkpoint
 from traceledger.db import Conn
-from traceledger.errors import InconsistentLogError, IntegrityError, StoreError
+from traceledger.errors import InconsistentLogError, IntegrityError
+from traceledger.leader import LeaderTask
 from traceledger.leaf import GENESIS_HASH, Leaf
 from traceledger.note import Signer
 from traceledger.tiles import TileKey, extend, node_from_tiles, tiles_for_nodes
@@ -78,67 +77,12 @@ class Integrator:
         self._pool = pool
         self._signer = signer
         self._origin = signer.name
-        self._interval = interval
         self._chunk = chunk
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
-        self.last_error: Exception | None = None
+        self.task = LeaderTask(pool, "integrator", _INTEGRATOR_LOCK, interval, self.integrate_once)
 
-    async def __aenter__(self) -> Integrator:
-        self._task = asyncio.create_task(self._run(), name="integrator")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Integrate what was sequenced, sign a final checkpoint, stop."""
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        # A dedicated connection holds the session advisory lock for as long as we lead.
-        while not self._stop.is_set():
-            try:
-                async with self._pool.acquire() as lock_conn:
-                    if await lock_conn.fetchval(
-                        "SELECT pg_try_advisory_lock($1)", _INTEGRATOR_LOCK
-                    ):
-                        try:
-                            await self._lead()
-                        finally:
-                            await lock_conn.execute(
-                                "SELECT pg_advisory_unlock($1)", _INTEGRATOR_LOCK
-                            )
-                        return
-            except (OSError, asyncpg.PostgresError, StoreError) as exc:
-                self.last_error = exc
-                log.warning("integrator: %s; retrying", exc)
-            await self._sleep()
-
-    async def _lead(self) -> None:
-        while True:
-            stopping = self._stop.is_set()
-            try:
-                while await self.integrate_once():
-                    pass
-                self.last_error = None
-            except (InconsistentLogError, IntegrityError) as exc:
-                # Refuse to sign; keep serving the last good checkpoint and shout.
-                self.last_error = exc
-                log.error("integrator refuses to sign: %s", exc)  # noqa: TRY400 - expected, not a bug
-            except (OSError, asyncpg.PostgresError) as exc:
-                self.last_error = exc
-                log.warning("integrator: %s; retrying", exc)
-            if stopping:
-                return
-            await self._sleep()
-
-    async def _sleep(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), self._interval)
+    @property
+    def last_error(self) -> Exception | None:
+        return self.task.last_error
 
     async def integrate_once(self) -> bool:
         """Integrate up to one chunk of new leaves; True if more may be waiting."""

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from traceledger import db
 from traceledger.db import Conn
 from traceledger.errors import ConfigError
+from traceledger.indexer import Indexer
 from traceledger.integrator import Integrator
 from traceledger.logkey import load_or_create_log_key
 from traceledger.note import Signer, Verifier
@@ -57,6 +58,7 @@ class Ledger:
     signer: Signer
     sequencer: Sequencer
     integrator: Integrator | None
+    indexer: Indexer | None
     reader: LogReader
 
     @property
@@ -66,7 +68,10 @@ class Ledger:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(cls, settings: Settings, *, integrate: bool = True) -> AsyncIterator[Ledger]:
-        """Start everything; on exit drain the sequencer, sign a final checkpoint, close."""
+        """Start everything; on exit drain the sequencer, sign a final checkpoint, close.
+
+        `integrate=False` opens the store without the background workers (for tools).
+        """
         key = load_or_create_log_key(settings.log_key_file)
         signer = Signer(settings.origin, key)
         dsn = await resolve_dsn(settings)
@@ -89,12 +94,14 @@ class Ledger:
                 if integrate
                 else None
             )
+            indexer = Indexer(pool) if integrate else None
             async with contextlib.AsyncExitStack() as stack:
                 # Exit order matters: the sequencer drains first, then the integrator
                 # folds in what it committed and signs the final checkpoint.
-                if integrator is not None:
-                    await stack.enter_async_context(integrator)
+                for worker in (integrator, indexer):
+                    if worker is not None:
+                        await stack.enter_async_context(worker.task)
                 await stack.enter_async_context(sequencer)
-                yield cls(settings, pool, signer, sequencer, integrator, LogReader(pool))
+                yield cls(settings, pool, signer, sequencer, integrator, indexer, LogReader(pool))
         finally:
             await pool.close()

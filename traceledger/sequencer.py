@@ -5,6 +5,10 @@ waiting (group commit), then runs a single short transaction: lock the head row 
 single-writer lock across processes), drop entries whose identity is already logged,
 COPY the new rows, move the head, commit. Only after the commit is durable does any
 appender learn its indexes, so an acknowledged entry is never lost.
+
+An appender may name the envelope its entries came in and a receipt builder: the
+receipt is stored with the envelope in the same transaction, and a later append of the
+identical envelope gets that stored receipt back instead of appending anything.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -43,6 +47,16 @@ class Appended:
     duplicate: bool
 
 
+# Builds the stored receipt from the outcome and the tree size after the commit.
+ReceiptBuilder = Callable[[list[Appended], int], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    body: bytes
+    replayed: bool  # True: this envelope was accepted before; body is the original receipt
+
+
 @dataclass(frozen=True, slots=True)
 class Head:
     size: int
@@ -51,9 +65,17 @@ class Head:
 
 
 @dataclass(slots=True)
+class _Outcome:
+    appended: list[Appended] = field(default_factory=list)
+    receipt: Receipt | None = None
+
+
+@dataclass(slots=True)
 class _Request:
     entries: Sequence[Entry]
-    done: asyncio.Future[list[Appended]]
+    done: asyncio.Future[_Outcome]
+    envelope: bytes | None = None
+    build_receipt: ReceiptBuilder | None = None
 
 
 def _now_us() -> int:
@@ -79,6 +101,10 @@ class Sequencer:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
+    @property
+    def pending_entries(self) -> int:
+        return self._pending_entries
+
     async def __aenter__(self) -> Sequencer:
         self._task = asyncio.create_task(self._run(), name="sequencer")
         return self
@@ -98,19 +124,34 @@ class Sequencer:
         """Append atomically: all entries get indexes in one committed transaction, or none."""
         if not entries:
             return []
+        return (await self._submit(_Request(entries, self._future()))).appended
+
+    async def append_envelope(
+        self, envelope: bytes, entries: Sequence[Entry], build_receipt: ReceiptBuilder
+    ) -> Receipt:
+        """Append an envelope's entries atomically and store its receipt, or replay it."""
+        outcome = await self._submit(_Request(entries, self._future(), envelope, build_receipt))
+        assert outcome.receipt is not None
+        return outcome.receipt
+
+    def _future(self) -> asyncio.Future[_Outcome]:
+        future: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
+        # If the appender is cancelled (client gone), nobody awaits the outcome: mark it seen.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return future
+
+    async def _submit(self, request: _Request) -> _Outcome:
+        count = len(request.entries)
         if self._closing or self._task is None:
             raise BusyError("the log is shutting down", retry_after=5)
-        if len(entries) > self._max_batch:
+        if count > self._max_batch:
             raise BusyError(
-                f"{len(entries)} entries exceed the per-transaction limit of {self._max_batch}"
+                f"{count} entries exceed the per-transaction limit of {self._max_batch}"
             )
-        if self._pending_entries + len(entries) > self._max_pending:
+        if self._pending_entries + count > self._max_pending:
             raise BusyError(f"the sequencer already holds {self._pending_entries} entries")
-        request = _Request(entries, asyncio.get_running_loop().create_future())
-        # If the appender is cancelled (client gone), nobody awaits the outcome: mark it seen.
-        request.done.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._queue.append(request)
-        self._pending_entries += len(entries)
+        self._pending_entries += count
         self._wakeup.set()
         return await asyncio.shield(request.done)
 
@@ -129,7 +170,7 @@ class Sequencer:
 
     async def _settle(self, group: list[_Request]) -> None:
         try:
-            results = await self._commit(group)
+            outcomes = await self._commit(group)
         except Exception as exc:
             if len(group) > 1:
                 # One request must not sink the others that shared its transaction.
@@ -141,9 +182,9 @@ class Sequencer:
             if not group[0].done.done():
                 group[0].done.set_exception(err)
             return
-        for req, res in zip(group, results, strict=True):
+        for req, outcome in zip(group, outcomes, strict=True):
             if not req.done.done():
-                req.done.set_result(res)
+                req.done.set_result(outcome)
 
     def _take_group(self) -> list[_Request]:
         group: list[_Request] = []
@@ -154,13 +195,24 @@ class Sequencer:
             total += len(req.entries)
         return group
 
-    async def _commit(self, group: list[_Request]) -> list[list[Appended]]:
+    async def _commit(self, group: list[_Request]) -> list[_Outcome]:
         identities = list({e.identity for req in group for e in req.entries})
+        envelope_hashes = list({sha256(r.envelope) for r in group if r.envelope is not None})
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow("SELECT size, last_hash, last_time FROM log_head FOR UPDATE")
             if row is None:
                 raise StoreError("log_head row is missing; the schema is damaged")
             head = Head(row["size"], bytes(row["last_hash"]), row["last_time"])
+            receipts: dict[bytes, bytes] = {}
+            if envelope_hashes:
+                receipts = {
+                    bytes(r["hash"]): bytes(r["receipt"])
+                    for r in await conn.fetch(
+                        "SELECT hash, receipt FROM envelopes"
+                        " WHERE hash = ANY($1::bytea[]) AND receipt IS NOT NULL",
+                        envelope_hashes,
+                    )
+                }
             known: dict[bytes, int] = {
                 bytes(r["identity"]): r["idx"]
                 for r in await conn.fetch(
@@ -168,13 +220,16 @@ class Sequencer:
                     identities,
                 )
             }
-            rows, envelopes, results, head = self._plan(group, head, known)
+            rows, envelopes, outcomes, head = self._plan(group, head, known, receipts)
             if envelopes:
                 await conn.execute(
-                    "INSERT INTO envelopes (hash, body)"
-                    " SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT (hash) DO NOTHING",
+                    "INSERT INTO envelopes (hash, body, receipt)"
+                    " SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])"
+                    " ON CONFLICT (hash) DO UPDATE"
+                    " SET receipt = coalesce(envelopes.receipt, EXCLUDED.receipt)",
                     list(envelopes),
-                    list(envelopes.values()),
+                    [body for body, _ in envelopes.values()],
+                    [receipt for _, receipt in envelopes.values()],
                 )
             if rows:
                 await conn.copy_records_to_table(
@@ -188,41 +243,58 @@ class Sequencer:
                     head.last_hash,
                     head.last_time_us,
                 )
-        return results
+        return outcomes
 
     def _plan(
-        self, group: list[_Request], head: Head, known: dict[bytes, int]
-    ) -> tuple[list[tuple[object, ...]], dict[bytes, bytes], list[list[Appended]], Head]:
-        """Assign indexes and build leaves; pure apart from reading the clock."""
+        self,
+        group: list[_Request],
+        head: Head,
+        known: dict[bytes, int],
+        receipts: dict[bytes, bytes],
+    ) -> tuple[
+        list[tuple[object, ...]], dict[bytes, tuple[bytes, bytes | None]], list[_Outcome], Head
+    ]:
+        """Assign indexes, build leaves and receipts; pure apart from reading the clock."""
         # Record times never go backwards along the chain, even if the wall clock does.
         now = max(self._clock(), head.last_time_us)
         size, prev = head.size, head.last_hash
         rows: list[tuple[object, ...]] = []
-        envelopes: dict[bytes, bytes] = {}
-        results: list[list[Appended]] = []
+        envelopes: dict[bytes, tuple[bytes, bytes | None]] = {}
+        outcomes: list[_Outcome] = []
+        # Entries of one envelope share its bytes object: hash each object once, not per entry.
+        hashed: dict[int, bytes] = {}
+
+        def envelope_hash(body: bytes) -> bytes:
+            if id(body) not in hashed:
+                hashed[id(body)] = sha256(body)
+            return hashed[id(body)]
+
         for req in group:
-            out: list[Appended] = []
+            req_hash = envelope_hash(req.envelope) if req.envelope is not None else None
+            if req_hash is not None and req_hash in receipts:
+                outcomes.append(_Outcome(receipt=Receipt(receipts[req_hash], replayed=True)))
+                continue
+            out = _Outcome()
             for entry in req.entries:
                 if entry.identity in known:
-                    out.append(Appended(known[entry.identity], duplicate=True))
+                    out.appended.append(Appended(known[entry.identity], duplicate=True))
                     continue
                 env_hash = None
                 if entry.envelope is not None:
-                    env_hash = sha256(entry.envelope)
-                    envelopes[env_hash] = entry.envelope
+                    env_hash = envelope_hash(entry.envelope)
+                    envelopes.setdefault(env_hash, (entry.envelope, None))
                 leaf = Leaf(size, prev, now, entry.identity, sha256(entry.payload), env_hash)
                 encoded = leaf.encode()
                 rows.append((size, entry.identity, encoded, entry.payload, env_hash))
                 known[entry.identity] = size
-                out.append(Appended(size, duplicate=False))
+                out.appended.append(Appended(size, duplicate=False))
                 prev = leaf_hash(encoded)
                 size += 1
-            results.append(out)
-        return rows, envelopes, results, Head(size, prev, now)
-
-
-async def read_head(conn: asyncpg.Connection) -> Head:
-    row = await conn.fetchrow("SELECT size, last_hash, last_time FROM log_head")
-    if row is None:
-        raise StoreError("log_head row is missing; the schema is damaged")
-    return Head(row["size"], bytes(row["last_hash"]), row["last_time"])
+            if req_hash is not None and req.envelope is not None and req.build_receipt:
+                # The receipt names the tree size right after this envelope's entries.
+                body = req.build_receipt(out.appended, size)
+                envelopes[req_hash] = (req.envelope, body)
+                receipts[req_hash] = body  # the same envelope again in this group replays
+                out.receipt = Receipt(body, replayed=False)
+            outcomes.append(out)
+        return rows, envelopes, outcomes, Head(size, prev, now)

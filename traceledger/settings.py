@@ -43,6 +43,12 @@ class Settings:
     integrate_chunk: int = 65_536
     pool_min: int = 2
     pool_max: int = 10
+    # Capture: largest request body accepted (refused from Content-Length, unread).
+    max_body_bytes: int = 16 * 1024 * 1024
+    # Capture: how far in the future an eventTime may lie (clock skew between systems).
+    max_future_skew: float = 300.0
+    # Admin API bearer token; None keeps it in `home/operator-token`, created on first start.
+    operator_token: str | None = None
 
     def __post_init__(self) -> None:
         _bounded("checkpoint_interval", self.checkpoint_interval, 0.01, 3600)
@@ -51,6 +57,10 @@ class Settings:
         _bounded("integrate_chunk", self.integrate_chunk, 256, 10_000_000)
         _bounded("pool_min", self.pool_min, 1, 100)
         _bounded("pool_max", self.pool_max, self.pool_min, 1000)
+        _bounded("max_body_bytes", self.max_body_bytes, 1024, 1024**3)
+        _bounded("max_future_skew", self.max_future_skew, 0, 7 * 86400)
+        if self.operator_token is not None and len(self.operator_token) < 16:
+            raise ConfigError("the operator token must be at least 16 characters")
         if self.max_pending_entries < self.max_batch_entries:
             raise ConfigError("max_pending_entries must be at least max_batch_entries")
         if not self.origin or any(c.isspace() for c in self.origin) or "+" in self.origin:
@@ -62,6 +72,10 @@ class Settings:
     @property
     def log_key_file(self) -> Path:
         return self.log_key_path or self.home / "log-key.pem"
+
+    @property
+    def operator_token_file(self) -> Path:
+        return self.home / "operator-token"
 
     @property
     def pgdata(self) -> Path:
@@ -80,10 +94,17 @@ class Settings:
             values["origin"] = env["TRACELEDGER_ORIGIN"]
         if "TRACELEDGER_LOG_KEY" in env:
             values["log_key_path"] = Path(env["TRACELEDGER_LOG_KEY"])
-        if "TRACELEDGER_CHECKPOINT_INTERVAL" in env:
-            try:
-                values["checkpoint_interval"] = float(env["TRACELEDGER_CHECKPOINT_INTERVAL"])
-            except ValueError as exc:
-                raise ConfigError("TRACELEDGER_CHECKPOINT_INTERVAL must be a number") from exc
+        if "TRACELEDGER_OPERATOR_TOKEN" in env:
+            values["operator_token"] = env["TRACELEDGER_OPERATOR_TOKEN"]
+        for name, var in (
+            ("checkpoint_interval", "TRACELEDGER_CHECKPOINT_INTERVAL"),
+            ("max_body_bytes", "TRACELEDGER_MAX_BODY_BYTES"),
+            ("max_future_skew", "TRACELEDGER_MAX_FUTURE_SKEW"),
+        ):
+            if var in env:
+                try:
+                    values[name] = type(getattr(cls, name))(env[var])
+                except ValueError as exc:
+                    raise ConfigError(f"{var} must be a number") from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
