@@ -26,9 +26,10 @@ EVENT_TYPES = (
     "TransactionEvent",
     "AssociationEvent",
 )
-# Only inspection bodies and regulators may record these about someone else's goods.
-AUTHORITY_BIZ_STEPS = frozenset({"inspecting", "holding", "destroying"})
-AUTHORITY_DISPOSITIONS = frozenset({"recalled"})
+# Verdicts the public relies on: about someone else's goods, only an authority (an
+# inspection body or regulator) may record an inspection outcome or a recall. Anyone may
+# record that goods were inspected, held or destroyed while handling them.
+AUTHORITY_DISPOSITIONS = frozenset({"recalled", "conformant", "non_conformant"})
 
 _UOM = re.compile(r"^[A-Z0-9]{2,3}$")  # UN/ECE Recommendation 20 common codes
 
@@ -201,10 +202,9 @@ def check_event(
 
 
 def _check_required(event: Mapping[str, Any], bad: Any) -> None:
-    """What the schema cannot say: at least one thing the event is about."""
+    """What the schema cannot say. (An ObjectEvent may name no object: sensor-only
+    events in the official examples do exactly that.)"""
     kind = event.get("type")
-    if kind == "ObjectEvent" and not (event.get("epcList") or event.get("quantityList")):
-        bad("", "an ObjectEvent needs a non-empty epcList or quantityList")
     if kind == "TransformationEvent" and not any(
         event.get(f)
         for f in ("inputEPCList", "inputQuantityList", "outputEPCList", "outputQuantityList")
@@ -237,9 +237,7 @@ def created_mentions(checked: CheckedEvent) -> list[Mention]:
 
 
 def authority_only(checked: CheckedEvent) -> bool:
-    return (checked.biz_step in AUTHORITY_BIZ_STEPS) or (
-        checked.disposition in AUTHORITY_DISPOSITIONS
-    )
+    return checked.disposition in AUTHORITY_DISPOSITIONS
 
 
 def authorization_errors(
@@ -261,9 +259,7 @@ def authorization_errors(
         if not owned(m)
     ]
     if not is_authority and authority_only(checked):
-        what = (
-            checked.biz_step if checked.biz_step in AUTHORITY_BIZ_STEPS else (checked.disposition)
-        )
+        what = checked.disposition
         errors += [
             Violation(
                 index,

@@ -47,8 +47,15 @@ def check_digit(body: str) -> str:
     """GS1 mod-10 check digit for the digits before it (weights 3, 1, 3, ... from the right)."""
     if not _is_digits(body):
         raise IdentifierError(f"a check digit is computed over digits only, got {_show(body)}")
-    # Summing the ASCII codes and removing 48 ('0') per digit is several times faster than
-    # int() per character; this runs for every key on the ingest path.
+    return _check_digit(body)
+
+
+def _check_digit(body: str) -> str:
+    """check_digit() of text already known to be ASCII digits.
+
+    Summing the ASCII codes and removing 48 ('0') per digit is several times faster than
+    int() per character; this runs for every key on the ingest path.
+    """
     odd, even = body[::-2], body[-2::-2]
     total = 3 * (sum(odd.encode()) - 48 * len(odd)) + sum(even.encode()) - 48 * len(even)
     return str(-total % 10)
@@ -58,18 +65,22 @@ def verify_check_digit(digits: str, what: str = "key") -> None:
     """Raise IdentifierError unless the last digit of `digits` is the check digit of the rest."""
     if len(digits) < 2 or not _is_digits(digits):
         raise IdentifierError(f"{what} must be digits ending in a check digit, got {_show(digits)}")
-    expected = check_digit(digits[:-1])
+    _verify(digits, what)
+
+
+def _verify(digits: str, what: str) -> str:
+    """verify_check_digit() of text already known to be ASCII digits; returns it."""
+    expected = _check_digit(digits[:-1])
     if digits[-1] != expected:
         raise IdentifierError(f"check digit of {what} {digits} should be {expected}")
+    return digits
 
 
 def normalize_gtin(gtin: str) -> str:
     """GTIN-8, -12, -13 or -14 digits -> GTIN-14 (left zero-padded), check digit verified."""
-    if not _is_digits(gtin) or len(gtin) not in (8, 12, 13, 14):
+    if len(gtin) not in (8, 12, 13, 14) or not _is_digits(gtin):
         raise IdentifierError(f"a GTIN has 8, 12, 13 or 14 digits, got {_show(gtin)}")
-    gtin14 = gtin.zfill(14)
-    verify_check_digit(gtin14, "GTIN")
-    return gtin14
+    return _verify(gtin.zfill(14), "GTIN")
 
 
 def _show(text: str, limit: int = 120) -> str:
@@ -271,13 +282,13 @@ def _gtin14(urn: _Urn, cp: str, ir: str) -> str:
     urn.prefix(cp)
     urn.digits(ir, 13 - len(cp), "indicator digit and item reference")
     body = ir[0] + cp + ir[1:]
-    return body + check_digit(body)
+    return body + _check_digit(body)
 
 
 def _gln13(urn: _Urn, cp: str, ref: str, what: str) -> str:
     urn.prefix(cp)
     urn.digits(ref, 12 - len(cp), what)
-    return cp + ref + check_digit(cp + ref)
+    return cp + ref + _check_digit(cp + ref)
 
 
 def _serial_or_star(urn: _Urn, value: str, what: str, most: int, pattern: bool) -> str | None:
@@ -303,7 +314,7 @@ def _urn_sscc(urn: _Urn, body: str, pattern: bool) -> GS1Key:
     urn.prefix(cp)
     urn.digits(ref, 17 - len(cp), "extension digit and serial reference")
     raw = ref[0] + cp + ref[1:]
-    return GS1Key("sscc", raw + check_digit(raw))
+    return GS1Key("sscc", raw + _check_digit(raw))
 
 
 def _urn_sgln(urn: _Urn, body: str, pattern: bool) -> GS1Key:
@@ -362,7 +373,7 @@ def _urn_numeric(scheme: str, digits: int) -> Callable[[_Urn, str, bool], GS1Key
         cp, ref = _split(urn, body, 2)
         urn.prefix(cp)
         urn.digits(ref, digits - len(cp), "reference")
-        return GS1Key(scheme, cp + ref + check_digit(cp + ref))
+        return GS1Key(scheme, cp + ref + _check_digit(cp + ref))
 
     return parse
 
@@ -634,8 +645,7 @@ class _DL:
         """`digits` digits ending in a valid check digit."""
         if len(value) != digits or not _is_digits(value):
             raise self.error(f"{_AI_NAMES[ai]} must be {digits} digits, got {_show(value)}")
-        verify_check_digit(value, _AI_NAMES[ai])
-        return value
+        return _verify(value, _AI_NAMES[ai])
 
     def text_value(self, what: str, value: str, most: int) -> str:
         if len(value) > most:
@@ -681,7 +691,9 @@ def _dl_starts(segments: list[str]) -> list[int]:
             continue
         for j in range(i + 2, n, 2):
             token = segments[j]
-            if token not in _DL_ALIASES and not (1 < len(token) < 5 and _is_digits(token)):
+            if token in _QUALIFIER_MOST or token in _DL_ALIASES:
+                continue
+            if not (1 < len(token) < 5 and _is_digits(token)):
                 break
         else:
             starts.append(i)
@@ -716,9 +728,9 @@ def _dl_key(dl: _DL, segments: list[str]) -> GS1Key:
         qualifiers[q] = dl.text_value(_AI_NAMES[q], value_q, _QUALIFIER_MOST[q])
     scheme = _DL_PRIMARY[ai]
     if ai == "01":
-        if not _is_digits(value) or len(value) not in (8, 12, 13, 14):
+        if len(value) not in (8, 12, 13, 14) or not _is_digits(value):
             raise dl.error(f"GTIN must be 8, 12, 13 or 14 digits, got {_show(value)}")
-        gtin = normalize_gtin(value)
+        gtin = _verify(value.zfill(14), "GTIN")
         if "235" in qualifiers:
             return GS1Key("upui", gtin, serial=qualifiers["235"])
         get = qualifiers.get
