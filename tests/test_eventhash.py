@@ -48,7 +48,7 @@ needs_reference = pytest.mark.skipif(
 needs_examples = pytest.mark.skipif(not EXAMPLES.is_dir(), reason=f"{EXAMPLES} does not exist")
 
 
-class ReferenceFailed(Exception):
+class ReferenceFailedError(Exception):
     """The reference raised, or silently dropped events (it logs and skips what it cannot do)."""
 
 
@@ -63,9 +63,9 @@ def reference_hashes(document: dict[str, Any]) -> tuple[list[str], list[str]]:
             events = json_to_py.event_list_from_epcis_document_json(copy.deepcopy(document))
             prehashes: list[str] = hash_generator.derive_prehashes_from_events(events)
     except Exception as exc:
-        raise ReferenceFailed(repr(exc)) from exc
+        raise ReferenceFailedError(repr(exc)) from exc
     if len(prehashes) != count:
-        raise ReferenceFailed(f"hashed {len(prehashes)} of {count} events")
+        raise ReferenceFailedError(f"hashed {len(prehashes)} of {count} events")
     return prehashes, hash_generator.calculate_hashes_from_pre_hashes(prehashes)
 
 
@@ -80,11 +80,12 @@ def ours(document: dict[str, Any]) -> tuple[list[str], list[str]]:
 def example_documents() -> list[Path]:
     if not EXAMPLES.is_dir():
         return []
-    paths = []
-    for path in sorted(EXAMPLES.glob("*.jsonld")):
-        if json.loads(path.read_text(encoding="utf-8")).get("type") == "EPCISDocument":
-            paths.append(path)  # EPCISQueryDocument has no eventList of its own
-    return paths
+    # EPCISQueryDocument has no eventList of its own.
+    return [
+        path
+        for path in sorted(EXAMPLES.glob("*.jsonld"))
+        if json.loads(path.read_text(encoding="utf-8")).get("type") == "EPCISDocument"
+    ]
 
 
 # ------------------------------------------------------------------ the official examples
@@ -97,7 +98,7 @@ def test_example_events_hash_as_the_reference_does(path: Path) -> None:
     document = json.loads(path.read_text(encoding="utf-8"))
     try:
         expected_prehashes, expected_ids = reference_hashes(document)
-    except ReferenceFailed as exc:
+    except ReferenceFailedError as exc:
         pytest.skip(f"the reference cannot hash this document: {exc}")
     prehashes, ids = ours(document)
     assert prehashes == expected_prehashes
@@ -176,7 +177,9 @@ class Spelling:
 
 
 DIGITS = "0123456789"
-SERIAL = st.text("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789-_", min_size=1, max_size=12)
+SERIAL = st.text(
+    "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789-_", min_size=1, max_size=12
+)
 HOSTS = st.sampled_from(["id.gs1.org", "example.com", "qr.brand.example.org"])
 
 
@@ -196,7 +199,9 @@ def sgtins(draw: st.DrawFn) -> Ident:
     serial = draw(SERIAL)
     gtin = ref[0] + cp + ref[1:]
     gtin += check_digit(gtin)
-    return Ident(f"urn:epc:id:sgtin:{cp}.{ref}.{serial}", f"https://{draw(HOSTS)}/01/{gtin}/21/{serial}")
+    return Ident(
+        f"urn:epc:id:sgtin:{cp}.{ref}.{serial}", f"https://{draw(HOSTS)}/01/{gtin}/21/{serial}"
+    )
 
 
 @st.composite
@@ -206,7 +211,9 @@ def lgtins(draw: st.DrawFn) -> Ident:
     lot = draw(SERIAL)
     gtin = ref[0] + cp + ref[1:]
     gtin += check_digit(gtin)
-    return Ident(f"urn:epc:class:lgtin:{cp}.{ref}.{lot}", f"https://{draw(HOSTS)}/01/{gtin}/10/{lot}")
+    return Ident(
+        f"urn:epc:class:lgtin:{cp}.{ref}.{lot}", f"https://{draw(HOSTS)}/01/{gtin}/10/{lot}"
+    )
 
 
 @st.composite
@@ -251,7 +258,11 @@ def cbv_values(vocab: str, legacy: str, values: frozenset[str]) -> st.SearchStra
     """A CBV value as a bare word, its CBV 1.x URN or its web URI."""
     return st.sampled_from(sorted(values)).flatmap(
         lambda short: st.sampled_from(
-            [short, f"urn:epcglobal:cbv:{legacy}:{short}", f"https://ref.gs1.org/cbv/{vocab}-{short}"]
+            [
+                short,
+                f"urn:epcglobal:cbv:{legacy}:{short}",
+                f"https://ref.gs1.org/cbv/{vocab}-{short}",
+            ]
         )
     )
 
@@ -334,8 +345,13 @@ def sensor_elements(draw: st.DrawFn) -> list[dict[str, Any]]:
             element["sensorMetadata"] = metadata
         reports = []
         for _ in range(draw(st.integers(1, 3))):
-            kind = draw(st.sampled_from(["Temperature", "gs1:Temperature", "AbsoluteHumidity", "ex:Custom"]))
-            report: dict[str, Any] = {"type": kind, "value": draw(st.floats(-50, 50, allow_nan=False))}
+            kind = draw(
+                st.sampled_from(["Temperature", "gs1:Temperature", "AbsoluteHumidity", "ex:Custom"])
+            )
+            report: dict[str, Any] = {
+                "type": kind,
+                "value": draw(st.floats(-50, 50, allow_nan=False)),
+            }
             if draw(st.booleans()):
                 report["uom"] = draw(st.sampled_from(["CEL", "A93"]))
             if draw(st.booleans()):
@@ -352,9 +368,7 @@ def sensor_elements(draw: st.DrawFn) -> list[dict[str, Any]]:
 def typed_entries(
     draw: st.DrawFn, key: str, types: st.SearchStrategy[str], ids: st.SearchStrategy[Any]
 ) -> list[dict[str, Any]]:
-    return [
-        {"type": draw(types), key: draw(ids)} for _ in range(draw(st.integers(1, 3)))
-    ]
+    return [{"type": draw(types), key: draw(ids)} for _ in range(draw(st.integers(1, 3)))]
 
 
 BIZ_TRANSACTIONS = st.one_of(
@@ -368,14 +382,21 @@ def event_specs(draw: st.DrawFn) -> dict[str, Any]:
     """An EPCIS 2.0 event of any type, with identifiers and times still abstract."""
     kind = draw(
         st.sampled_from(
-            ["ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent", "AssociationEvent"]
+            [
+                "ObjectEvent",
+                "AggregationEvent",
+                "TransactionEvent",
+                "TransformationEvent",
+                "AssociationEvent",
+            ]
         )
     )
     offset = draw(st.integers(-14 * 4, 14 * 4)) * 15
+    sign = "-" if offset < 0 else "+"
     event: dict[str, Any] = {
         "type": kind,
         "eventTime": draw(instants()),
-        "eventTimeZoneOffset": f"{'-' if offset < 0 else '+'}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}",
+        "eventTimeZoneOffset": f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}",
     }
     epcs = st.lists(sgtins(), min_size=1, max_size=4)
     maybe = st.booleans()
@@ -386,7 +407,9 @@ def event_specs(draw: st.DrawFn) -> dict[str, Any]:
         if draw(maybe):
             event["quantityList"] = draw(quantity_lists())
         if event["action"] == "ADD" and draw(maybe):
-            event["ilmd"] = draw(st.dictionaries(EXTENSION_NAMES, EXTENSION_VALUES, min_size=1, max_size=3))
+            event["ilmd"] = draw(
+                st.dictionaries(EXTENSION_NAMES, EXTENSION_VALUES, min_size=1, max_size=3)
+            )
     elif kind in ("AggregationEvent", "AssociationEvent"):
         event["action"] = draw(st.sampled_from(["ADD", "OBSERVE", "DELETE"]))
         event["parentID"] = draw(st.one_of(sscc(), sgtins()))
@@ -410,13 +433,17 @@ def event_specs(draw: st.DrawFn) -> dict[str, Any]:
         if draw(maybe):
             event["transformationID"] = f"urn:uuid:{draw(st.uuids())}"
         if draw(maybe):
-            event["ilmd"] = draw(st.dictionaries(EXTENSION_NAMES, EXTENSION_VALUES, min_size=1, max_size=3))
+            event["ilmd"] = draw(
+                st.dictionaries(EXTENSION_NAMES, EXTENSION_VALUES, min_size=1, max_size=3)
+            )
     if draw(maybe):
         event["bizStep"] = draw(BIZ_STEPS)
     if draw(maybe):
         event["disposition"] = draw(DISPOSITIONS)
     if draw(st.integers(0, 4)) == 0:
-        event["persistentDisposition"] = {"set": draw(st.lists(DISPOSITIONS, min_size=1, max_size=2))}
+        event["persistentDisposition"] = {
+            "set": draw(st.lists(DISPOSITIONS, min_size=1, max_size=2))
+        }
     if draw(maybe):
         point: dict[str, Any] = {"id": draw(sglns())}
         if draw(st.booleans()):
@@ -429,13 +456,20 @@ def event_specs(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.integers(0, 3)) == 0:
         event["sourceList"] = draw(typed_entries("source", SDT, st.one_of(pglns(), sglns())))
     if draw(st.integers(0, 3)) == 0:
-        event["destinationList"] = draw(typed_entries("destination", SDT, st.one_of(pglns(), sglns())))
+        event["destinationList"] = draw(
+            typed_entries("destination", SDT, st.one_of(pglns(), sglns()))
+        )
     if draw(st.integers(0, 3)) == 0:
         event["sensorElementList"] = draw(sensor_elements())
     if draw(st.integers(0, 5)) == 0:
-        event["certificationInfo"] = "https://accreditation-council.example.org/certificate/ABC12345"
+        event["certificationInfo"] = (
+            "https://accreditation-council.example.org/certificate/ABC12345"
+        )
     if draw(st.integers(0, 5)) == 0:
-        event["errorDeclaration"] = {"declarationTime": draw(instants()), "reason": "incorrect_data"}
+        event["errorDeclaration"] = {
+            "declarationTime": draw(instants()),
+            "reason": "incorrect_data",
+        }
     if draw(maybe):
         event["eventID"] = f"urn:uuid:{draw(st.uuids())}"
     if draw(maybe):
@@ -489,7 +523,11 @@ def _timestamp(moment: datetime, rng: random.Random) -> str:
 CONTEXTS = st.sampled_from(
     [
         [EPCIS_CONTEXT, {"ex": "https://ns.example.com/epcis/"}],
-        [EPCIS_CONTEXT, {"ex": "https://ns.example.com/epcis/"}, {"ex2": "https://ns.example2.com/x"}],
+        [
+            EPCIS_CONTEXT,
+            {"ex": "https://ns.example.com/epcis/"},
+            {"ex2": "https://ns.example2.com/x"},
+        ],
         [EPCIS_CONTEXT, {"ex": "urn:example:ext:", "gs1": "https://gs1.org/voc/"}],
         [EPCIS_CONTEXT],
     ]
@@ -627,23 +665,26 @@ def test_changing_a_business_field_changes_the_hash(
         current = _short(changed.get("bizStep"))
         changed["bizStep"] = data.draw(st.sampled_from(sorted(cbv.BIZ_STEPS - {current})))
     elif choice == "epc":
-        key = next((k for k in ("epcList", "childEPCs", "inputEPCList") if k in changed), None)
+        epcs = next((k for k in ("epcList", "childEPCs", "inputEPCList") if k in changed), None)
         new = data.draw(sgtins())
-        if key is None:
+        if epcs is None:
             changed["epcList"] = [new]
         else:
-            changed[key] = [new if i == 0 else e for i, e in enumerate(changed[key])]
-            if new in spec[key]:
+            changed[epcs] = [new if i == 0 else e for i, e in enumerate(changed[epcs])]
+            if new in spec[epcs]:
                 return  # drew an identifier already there: no change to make
     elif choice == "eventTime":
         delta = data.draw(st.sampled_from([1, -1, 1000, 3_600_000]))
         changed["eventTime"] = Instant(spec["eventTime"].utc + timedelta(milliseconds=delta))
     else:
-        key = next((k for k in ("quantityList", "childQuantityList", "inputQuantityList") if k in changed), None)
-        if key is None:
+        quantities = next(
+            (k for k in ("quantityList", "childQuantityList", "inputQuantityList") if k in changed),
+            None,
+        )
+        if quantities is None:
             changed["quantityList"] = [{"epcClass": data.draw(lgtins()), "quantity": 1}]
         else:
-            element = changed[key][0]
+            element = changed[quantities][0]
             element["quantity"] = float(element["quantity"]) + 1
     assert _hash(render(changed, Spelling(seed))) != original
 
@@ -665,7 +706,9 @@ def test_untyped_business_transaction_is_hashed() -> None:
         "action": "ADD",
         "bizTransactionList": [{"bizTransaction": "http://transaction.acme.com/po/1"}],
     }
-    assert prehash_string(event).endswith("bizTransactionListbizTransaction=http://transaction.acme.com/po/1")
+    assert prehash_string(event).endswith(
+        "bizTransactionListbizTransaction=http://transaction.acme.com/po/1"
+    )
 
 
 def test_type_comes_first_whatever_the_json_order() -> None:
@@ -712,7 +755,13 @@ def test_prehash_string_of_a_simple_event() -> None:
         "bizStep": "shipping",
         "disposition": "urn:epcglobal:cbv:disp:in_transit",
         "readPoint": {"id": "urn:epc:id:sgln:0614141.07346.1234", "ex:shelf": " 07.50 "},
-        "quantityList": [{"epcClass": "urn:epc:class:lgtin:4012345.012345.998877", "quantity": 200.0, "uom": "KGM"}],
+        "quantityList": [
+            {
+                "epcClass": "urn:epc:class:lgtin:4012345.012345.998877",
+                "quantity": 200.0,
+                "uom": "KGM",
+            }
+        ],
         "ex:myField": "Example",
         "eventID": "ni:///sha-256;00?ver=CBV2.0",
     }
@@ -775,16 +824,37 @@ def test_events_that_cannot_be_canonicalised_raise_value_error(event: Any) -> No
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(
-            ["type", "eventTime", "epcList", "quantityList", "bizTransactionList", "sourceList",
-             "readPoint", "id", "sensorElementList", "sensorReport", "childEPCs", "quantity",
-             "ex:a", "ex:time", "#text", "fooList", "source", "bizStep", "action", "set"]
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "type",
+                    "eventTime",
+                    "epcList",
+                    "quantityList",
+                    "bizTransactionList",
+                    "sourceList",
+                    "readPoint",
+                    "id",
+                    "sensorElementList",
+                    "sensorReport",
+                    "childEPCs",
+                    "quantity",
+                    "ex:a",
+                    "ex:time",
+                    "#text",
+                    "fooList",
+                    "source",
+                    "bizStep",
+                    "action",
+                    "set",
+                ]
+            )
+            | st.text(max_size=6),
+            inner,
+            max_size=5,
         )
-        | st.text(max_size=6),
-        inner,
-        max_size=5,
     ),
     max_leaves=20,
 )

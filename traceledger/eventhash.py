@@ -7,23 +7,25 @@ oracle in ``tests/test_eventhash.py``), quirks included: its pre-hash string is 
 other parties compare against, and a "cleaner" variant would be a different hash.
 
 The reference is too slow for ingest (JSON-LD expansion of the whole document, deep
-copies, ``dateutil``), so this is a re-implementation of the same algorithm:
+copies, ``dateutil``), so this re-implements the same algorithm:
 
 1. Bare-string expansion. The reference JSON-LD-expands the document, collects every
    expanded value under ``https://ref.gs1.org/cbv`` or ``https://gs1.org/voc`` and then
    replaces *any* string value ``v`` for which exactly one collected IRI ends in
-   ``-v`` or ``/v``. We compute the same set from the event's vocabulary-typed fields
-   (the term tables of the EPCIS 2.0 JSON-LD context) and apply the same rule.
-2. The event becomes a tree of ``(name, value, children)`` triples: keys and values
-   with a prefix from the document ``@context`` are expanded (keys to ``{iri}local``),
-   list values become repeated children, children are sorted, ``fooList`` lists become
-   ``fooList`` nodes with ``foo`` children (``quantityElement``/``epc`` renamed as in
-   the XML binding).
+   ``-v`` or ``/v``. We compute that set from the event's vocabulary-typed fields (the
+   term tables of the EPCIS 2.0 JSON-LD context, via `traceledger.cbv`); if the event
+   holds any other IRI in those spaces (or a CURIE for one), a full walk with the
+   context's expansion rules decides instead.
+2. One pass turns the event into a tree of ``(name, value, children)`` nodes: prefixed
+   keys become ``{iri}local`` and prefixed values ``iri+local``, list values become
+   repeated children, ``fooList`` lists become a ``fooList`` node of ``foo`` children
+   (``epc`` / ``quantityElement`` as in the XML binding), and business transactions,
+   sources and destinations become (type, ID) groups.
 3. The pre-hash string is ``eventType=...`` followed by the fields of the canonical
-   property order (values normalised: timestamps to UTC milliseconds, CBV URNs to web
-   URIs, numbers without trailing zeros, GS1 identifiers to canonical Digital Link),
-   followed by everything the order did not consume (ILMD, business transactions,
-   sources/destinations and user extensions), sorted.
+   property order (timestamps to UTC milliseconds, CBV URNs to web URIs, numbers without
+   trailing zeros, GS1 identifiers to canonical Digital Link via `traceledger.gs1`), then
+   everything the order did not consume (ILMD, business transactions, sources and
+   destinations, user extensions), sorted.
 
 Deliberate differences from the reference, all where it has no answer or depends on
 something outside the event:
@@ -37,6 +39,8 @@ something outside the event:
   second. Naive timestamps are read as UTC (the reference uses the machine's zone).
 * Timestamps of standard fields that are not ISO 8601 raise ``ValueError`` (the
   reference hands them to ``dateutil``, which guesses, e.g. today's date).
+* ``@xmlns...`` keys (JSON converted from XML) are skipped; the reference registers them
+  as namespaces for the rest of the process.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
@@ -75,9 +79,14 @@ _CONTEXT_PREFIXES: Final[Mapping[str, str]] = {
     "dcterms": "http://purl.org/dc/terms/",
 }
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Measurement types and sensor exceptions: GS1 Web Vocabulary terms (not CBV) that the
 # EPCIS 2.0 context defines for sensorReport.type / sensorReport.exception.
-_MEASUREMENT_TYPES: Final = frozenset(
+_MEASUREMENT_TYPES: Final = _words(
     """AbsoluteHumidity AbsorbedDose AbsorbedDoseRate Acceleration Radioactivity Altitude
     AmountOfSubstance AmountOfSubstancePerUnitVolume Angle AngularAcceleration
     AngularMomentum AngularVelocity Area Capacitance Conductance Conductivity Count
@@ -89,12 +98,12 @@ _MEASUREMENT_TYPES: Final = frozenset(
     MassPerAreaTime MemoryCapacity MolalityOfSolute MolarEnergy MolarMass MolarVolume
     Power Pressure RadiantFlux RadiantIntensity RelativeHumidity Resistance Resistivity
     SolidAngle SpecificVolume Speed SurfaceDensity SurfaceTension Temperature Time Torque
-    Voltage Volume VolumeFlowRate VolumeFraction VolumetricFlux Wavenumber""".split()
+    Voltage Volume VolumeFlowRate VolumeFraction VolumetricFlux Wavenumber"""
 )
 _SENSOR_EXCEPTIONS: Final = frozenset({"ALARM_CONDITION", "ERROR_CONDITION"})
 
 # Keys that survive JSON-LD expansion without a prefix: the terms of the EPCIS context.
-_CONTEXT_TERMS: Final = frozenset(
+_CONTEXT_TERMS: Final = _words(
     """action bizLocation bizRules bizStep bizTransaction bizTransactionList booleanValue
     certificationInfo chemicalSubstance childEPCs childQuantityList children component
     coordinateReferenceSystem correctiveEventIDs creationDate dataProcessingMethod
@@ -105,15 +114,15 @@ _CONTEXT_TERMS: Final = frozenset(
     parentID percRank percValue persistentDisposition quantity quantityList rawData
     readPoint reason recordTime sDev sensorElementList sensorMetadata sensorReport set
     source sourceList startTime stringValue time transformationID type unset uom uriValue
-    value baseURL cbv cbvmda epcis gs1 rdfs owl xsd dcterms""".split()
+    value baseURL cbv cbvmda epcis gs1 rdfs owl xsd dcterms"""
 )
 # Terms whose values are IRIs: compact IRIs in them expand.
-_IRI_TERMS: Final = frozenset(
+_IRI_TERMS: Final = _words(
     """bizLocation bizRules bizTransaction certificationInfo chemicalSubstance childEPCs
     children coordinateReferenceSystem correctiveEventIDs dataProcessingMethod
     destination deviceID deviceMetadata epcClass epcList eventID id inputEPCList member
     microorganism outputEPCList parentID rawData readPoint source transformationID
-    uriValue""".split()
+    uriValue"""
 )
 
 # Vocabulary-typed fields, by (enclosing object, key) -> vocabulary.
@@ -190,18 +199,42 @@ _PROP_ORDER: Final = _order(
                     (
                         "sensorMetadata",
                         _order(
-                            *"time startTime endTime deviceID deviceMetadata rawData "
-                            "dataProcessingMethod bizRules".split()
+                            "time",
+                            "startTime",
+                            "endTime",
+                            "deviceID",
+                            "deviceMetadata",
+                            "rawData",
+                            "dataProcessingMethod",
+                            "bizRules",
                         ),
                     ),
                     (
                         "sensorReport",
                         _order(
-                            *"type exception deviceID deviceMetadata rawData "
-                            "dataProcessingMethod time microorganism chemicalSubstance value "
-                            "component stringValue booleanValue hexBinaryValue uriValue "
-                            "minValue maxValue meanValue sDev percRank percValue uom "
-                            "coordinateReferenceSystem".split()
+                            "type",
+                            "exception",
+                            "deviceID",
+                            "deviceMetadata",
+                            "rawData",
+                            "dataProcessingMethod",
+                            "time",
+                            "microorganism",
+                            "chemicalSubstance",
+                            "value",
+                            "component",
+                            "stringValue",
+                            "booleanValue",
+                            "hexBinaryValue",
+                            "uriValue",
+                            "minValue",
+                            "maxValue",
+                            "meanValue",
+                            "sDev",
+                            "percRank",
+                            "percValue",
+                            "uom",
+                            "coordinateReferenceSystem",
                         ),
                     ),
                 ),
@@ -248,9 +281,11 @@ def document_context(document: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(context, list):
         for entry in context:
             if isinstance(entry, Mapping):
-                for key, value in entry.items():
-                    if isinstance(key, str) and isinstance(value, str) and key[:1] != "@":
-                        prefixes[key] = value
+                prefixes.update(
+                    (key, value)
+                    for key, value in entry.items()
+                    if isinstance(key, str) and isinstance(value, str) and key[:1] != "@"
+                )
     return prefixes
 
 
@@ -262,7 +297,7 @@ def prehash_string(event: Mapping[str, Any], context: Mapping[str, str] | None =
     ``{iri}localName``. Raises ``ValueError`` for events that cannot be canonicalised.
     """
     if not isinstance(event, Mapping):
-        raise ValueError("an EPCIS event must be a JSON object")
+        raise ValueError("an EPCIS event must be a JSON object")  # noqa: TRY004 - the API's error
     prefixes: Mapping[str, str] = context or {}
     try:
         namespaces = _namespaces(frozenset(prefixes.items())) if prefixes else _NO_NAMESPACES
@@ -282,7 +317,7 @@ def prehash_string(event: Mapping[str, Any], context: Mapping[str, str] | None =
                 root = builder.event(event)
         event_type, _, children = root
         if not isinstance(event_type, str):
-            raise ValueError("the event's type must be a string")
+            raise ValueError("the event's type must be a string")  # noqa: TRY004 - as above
         ordered = _ordered(children, _PROP_ORDER)
         rest = [c for c in children if c[0] not in _NOT_HASHED]
         return "eventType=" + event_type + ordered + (_generic(rest) if rest else "")
@@ -626,17 +661,16 @@ class _Builder:
             children.sort()
         return _fixed(children) if correct else children
 
-    def _scalar(self, value: Any) -> str:
-        if not isinstance(value, str):
-            return str(value)
+    def _scalar(self, raw: Any) -> str:
+        if not isinstance(raw, str):
+            return str(raw)
+        value: str = raw
         if self._known is not None and (
             value.startswith(self._namespaces.suspicious)
             or value in self._namespaces.vocab_prefixes
         ):
             self._check(value)
-        replaced = self._replace.get(value)
-        if replaced is not None:
-            value = replaced
+        value = self._replace.get(value, value)
         if self._value_ns:
             colon = value.find(":")
             if colon >= 0:
@@ -867,7 +901,7 @@ def _canonical_value(text: str) -> str:
     first = text[:1]
     if first in _NUMBER_START or (first and not first.isascii()):
         text = _number(text)
-    if "." in text and (text.startswith("urn:epc:") or text.startswith("http")):
+    if "." in text and (text.startswith(("urn:epc:", "http"))):
         return _digital_link(text)
     return text
 
@@ -900,9 +934,9 @@ def _timestamp(text: str) -> str:
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
         return _timestamp_fallback(text)
-    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    year, month, day, hour, minute, second, fraction, _zulu, sign, off_h, off_m = match.groups()
     micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
-    tz = timezone.utc
+    tz = UTC
     if sign:
         offset = timedelta(hours=int(off_h), minutes=int(off_m or 0))
         if offset >= timedelta(hours=24):
@@ -927,9 +961,9 @@ def _timestamp_fallback(text: str) -> str:
 
 def _utc_milliseconds(moment: datetime) -> str:
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     try:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     except OverflowError:
         raise ValueError("timestamp out of range") from None
     millis = round(moment.microsecond, -3)  # half to even, as the reference rounds
