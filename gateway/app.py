@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway import admin_routes, capture_routes, log_routes
-from gateway.keys import CAPTURE, LEDGER, OPERATOR_TOKEN, SETTINGS
+from gateway import admin_routes, capture_routes, log_routes, lookup_routes, qr_routes
+from gateway.keys import CAPTURE, HISTORY, LEDGER, OPERATOR_TOKEN, SETTINGS
 from gateway.problems import describe_problem, problem_middleware
 from traceledger.capture import CaptureService
+from traceledger.history import HistoryService
 from traceledger.ledger import Ledger
 from traceledger.schemas import SchemaSet
 from traceledger.settings import Settings
@@ -25,6 +26,7 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     async with Ledger.open(settings) as ledger:
         app[LEDGER] = ledger
         app[CAPTURE] = CaptureService(ledger.pool, ledger.sequencer, SchemaSet(), settings)
+        app[HISTORY] = HistoryService(ledger.pool, ledger.reader)
         yield
 
 
@@ -32,7 +34,13 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[problem_middleware])
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_ledger_ctx)
-    for routes in (log_routes.routes, capture_routes.routes, admin_routes.routes):
+    for routes in (
+        log_routes.routes,
+        capture_routes.routes,
+        admin_routes.routes,
+        lookup_routes.routes,
+        qr_routes.routes,
+    ):
         app.add_routes(routes)
     app.router.add_get("/problems/{slug}", describe_problem)
     return app

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -21,11 +22,13 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from gateway.app import create_app
-from gateway.demo import load_demo
-from traceledger import db, registry
+from gateway.demo import DEMO_BASE, load_demo
+from gateway.qr_cli import add_qr_parser
+from traceledger import db, registry, tokens
 from traceledger.client import CaptureClient, CaptureRejectedError, load_private_key
 from traceledger.dsse import keyid, load_public_key_pem
 from traceledger.errors import ConfigError, IntegrityError, TraceledgerError
+from traceledger.history_check import verify_history
 from traceledger.ledger import resolve_dsn
 from traceledger.logkey import load_or_create_log_key
 from traceledger.note import Signer, Verifier
@@ -47,6 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     if args.command == "demo":
         app.on_startup.append(load_demo)
+        app[DEMO_BASE] = settings.public_url or f"http://{args.host}:{args.port}"
     where = (settings.database_url and "the PostgreSQL at DATABASE_URL") or (
         f"the embedded PostgreSQL in {settings.pgdata}"
     )
@@ -246,6 +250,65 @@ def cmd_push(args: argparse.Namespace) -> int:
     return asyncio.run(_push(args))
 
 
+def cmd_token_add(args: argparse.Namespace) -> int:
+    async def work(conn: db.Conn) -> int:
+        token_id, token = await tokens.add_token(conn, args.name, args.role)
+        print(f"token {token_id} for {args.name} ({args.role}); it is shown only once:")
+        print(token)
+        return 0
+
+    return asyncio.run(_on_pool(_settings(args), work))
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    async def work(conn: db.Conn) -> int:
+        await tokens.revoke_token(conn, args.token_id)
+        print(f"token {args.token_id} revoked")
+        return 0
+
+    return asyncio.run(_on_pool(_settings(args), work))
+
+
+async def _verify_history(args: argparse.Namespace) -> int:
+    url = args.url
+    if "format=json" not in url:
+        url += ("&" if "?" in url else "?") + "format=json"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, headers={"Accept": "application/json"}) as response,
+    ):
+        if response.status != 200:
+            print(f"{url}: HTTP {response.status}", file=sys.stderr)
+            return 1
+        answer = await response.json(content_type=None)
+    if args.key:
+        trusted = Verifier.parse(args.key)
+    else:
+        trusted = Verifier.parse(answer["verifierKey"])
+        print(
+            "warning: no --key given, trusting the key the server sent; pin the log's "
+            "verifier key for a real check",
+            file=sys.stderr,
+        )
+    try:
+        report = verify_history(answer, trusted)
+    except IntegrityError as exc:
+        print(f"FAILED: {exc}")
+        return 1
+    for failure in report.failures:
+        print(f"FAILED: {failure}")
+    print(
+        f"checkpoint of size {report.tree_size} signed by {trusted.name}: "
+        f"{report.verified} events verified, {report.withheld} included but withheld "
+        f"(confidential), {len(report.failures)} failed"
+    )
+    return 1 if report.failures else 0
+
+
+def cmd_verify_history(args: argparse.Namespace) -> int:
+    return asyncio.run(_verify_history(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="traceledger", description="Product traceability event ledger."
@@ -322,6 +385,25 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--msgpack", action="store_true", help="send MessagePack envelopes")
     push.add_argument("--retries", type=int, default=6)
     push.set_defaults(func=cmd_push)
+
+    token = sub.add_parser("token", help="inspector and regulator access tokens").add_subparsers(
+        dest="action", required=True
+    )
+    token_add = token.add_parser("add", help="create a token (printed once, stored hashed)")
+    token_add.add_argument("name", help="who holds it")
+    token_add.add_argument("--role", choices=tokens.ROLES, required=True)
+    token_add.set_defaults(func=cmd_token_add)
+    token_revoke = token.add_parser("revoke", help="revoke a token")
+    token_revoke.add_argument("token_id", type=int)
+    token_revoke.set_defaults(func=cmd_token_revoke)
+
+    verify_history_cmd = sub.add_parser(
+        "verify-history", help="check a trace history answer offline against the log's key"
+    )
+    verify_history_cmd.add_argument("url", help="a Digital Link URL served by the ledger")
+    verify_history_cmd.add_argument("--key", help="the log's verifier key (pin it!)")
+    verify_history_cmd.set_defaults(func=cmd_verify_history)
+    add_qr_parser(sub)
     return parser
 
 

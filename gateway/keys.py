@@ -5,10 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from traceledger.capture import CaptureService
+from traceledger.history import HistoryService
 from traceledger.ledger import Ledger
 from traceledger.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 LEDGER = web.AppKey("ledger", Ledger)
 CAPTURE = web.AppKey("capture", CaptureService)
+HISTORY = web.AppKey("history", HistoryService)
 OPERATOR_TOKEN = web.AppKey("operator_token", str)

@@ -116,7 +116,7 @@ def _retry_after(seconds: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, round(seconds + 0.49)))}
 
 
-def _map(exc: errors.TraceledgerError) -> ProblemError:
+def problem_for(exc: errors.TraceledgerError) -> ProblemError:
     """The problem for a core error: its type, headers and extension members."""
     match exc:
         case errors.BusyError():
@@ -159,7 +159,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except ProblemError as exc:
         problem = exc
     except errors.TraceledgerError as exc:
-        problem = _map(exc)
+        problem = problem_for(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

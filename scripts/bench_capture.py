@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -69,14 +70,13 @@ async def copy_baseline(url: str, rows: int, per_commit: int, row_bytes: int) ->
     try:
         await conn.execute("CREATE TEMP TABLE copy_baseline (LIKE entries INCLUDING ALL)")
         payload = b"x" * row_bytes
-        records = [
-            (i, uuid.uuid4().bytes * 2, payload[:120], payload, None) for i in range(rows)
-        ]
+        records = [(i, uuid.uuid4().bytes * 2, payload[:120], payload, None) for i in range(rows)]
         t = time.perf_counter()
         for i in range(0, rows, per_commit):
             async with conn.transaction():
                 await conn.copy_records_to_table(
-                    "copy_baseline", records=records[i : i + per_commit],
+                    "copy_baseline",
+                    records=records[i : i + per_commit],
                     columns=["idx", "identity", "leaf", "payload", "envelope_hash"],
                 )
         return rows / (time.perf_counter() - t)
@@ -102,9 +102,19 @@ async def run(args: argparse.Namespace) -> None:
 
         port = free_port()
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.cli", "--home", f"{tmp}/home", "--database-url", url,
-            "serve", "--port", str(port), cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "--home",
+            f"{tmp}/home",
+            "--database-url",
+            url,
+            "serve",
+            "--port",
+            str(port),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -116,10 +126,14 @@ async def run(args: argparse.Namespace) -> None:
                                 break
                     except aiohttp.ClientError:
                         await asyncio.sleep(0.1)
-                print("== capture over HTTP (server in its own process) vs raw COPY of as many"
-                      " rows with as many commits")
-                print(f"{'events/doc':>10} {'clients':>7} {'events/s':>9} {'COPY rows/s':>11}"
-                      f" {'ratio':>6} {'ack p50 ms':>10} {'ack p99 ms':>10}")
+                print(
+                    "== capture over HTTP (server in its own process) vs raw COPY of as many"
+                    " rows with as many commits"
+                )
+                print(
+                    f"{'events/doc':>10} {'clients':>7} {'events/s':>9} {'COPY rows/s':>11}"
+                    f" {'ratio':>6} {'ack p50 ms':>10} {'ack p99 ms':>10}"
+                )
                 serial = 0
                 for per_doc, clients, docs in ((1, 16, 2000), (100, 4, 300), (1000, 2, 40)):
                     bodies = []
@@ -129,11 +143,15 @@ async def run(args: argparse.Namespace) -> None:
                     latencies: list[float] = []
                     queue = iter(bodies)
 
-                    async def client() -> None:
+                    async def client(
+                        queue: Iterator[tuple[bytes, str]] = queue,
+                        latencies: list[float] = latencies,
+                    ) -> None:
                         for body, ctype in queue:
                             t0 = time.perf_counter()
-                            async with http.post(base + "/v1/capture", data=body,
-                                                 headers={"Content-Type": ctype}) as r:
+                            async with http.post(
+                                base + "/v1/capture", data=body, headers={"Content-Type": ctype}
+                            ) as r:
                                 await r.read()
                                 assert r.status == 201, r.status
                             latencies.append(time.perf_counter() - t0)
@@ -142,9 +160,11 @@ async def run(args: argparse.Namespace) -> None:
                     await asyncio.gather(*(client() for _ in range(clients)))
                     rate = per_doc * docs / (time.perf_counter() - t)
                     copy = await copy_baseline(url, per_doc * docs, per_doc, 400)
-                    print(f"{per_doc:>10} {clients:>7} {rate:>9,.0f} {copy:>11,.0f}"
-                          f" {rate / copy:>6.2f} {pct(latencies, .5) * 1e3:>10.1f}"
-                          f" {pct(latencies, .99) * 1e3:>10.1f}")
+                    print(
+                        f"{per_doc:>10} {clients:>7} {rate:>9,.0f} {copy:>11,.0f}"
+                        f" {rate / copy:>6.2f} {pct(latencies, 0.5) * 1e3:>10.1f}"
+                        f" {pct(latencies, 0.99) * 1e3:>10.1f}"
+                    )
         finally:
             proc.terminate()
             await proc.wait()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -48,8 +49,36 @@ def run(args: list[str]) -> int:
     return 0  # not reached
 
 
+# Programs the tests run, and the Debian package of each: zbarimg decodes the QR codes the
+# service draws, rsvg-convert turns its SVG codes into pictures zbarimg can read.
+TEST_TOOLS = {"zbarimg": "zbar-tools", "rsvg-convert": "librsvg2-bin"}
+
+
+def ensure_test_tools() -> None:
+    """Install missing test programs with apt-get when we can; otherwise say what will skip."""
+    missing = {tool: pkg for tool, pkg in TEST_TOOLS.items() if shutil.which(tool) is None}
+    if not missing:
+        return
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if root and shutil.which("apt-get"):
+        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        try:
+            _run("apt-get", "update", "-qq", env=apt_env)
+            _run("apt-get", "install", "-y", "-qq", *sorted(set(missing.values())), env=apt_env)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            print(f"warning: apt-get could not install test tools: {exc}", file=sys.stderr)
+    for tool, pkg in missing.items():
+        if shutil.which(tool) is None:
+            print(
+                f"warning: {tool} not found (Debian/Ubuntu package {pkg}); "
+                "the tests that need it will be skipped",
+                file=sys.stderr,
+            )
+
+
 def test(args: list[str]) -> int:
     ensure_venv("test")
+    ensure_test_tools()
     _run(BIN / "ruff", "check", ".")
     _run(BIN / "ruff", "format", "--check", ".")
     _run(BIN / "mypy")

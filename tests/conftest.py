@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import hypothesis
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -24,6 +25,12 @@ from traceledger.ledger import Ledger
 from traceledger.settings import Settings
 
 SERVER_ENV = "TRACELEDGER_TEST_DATABASE_URL"
+
+# CI replays the same examples every run, so a red build is reproducible; developers'
+# runs keep exploring new ones.
+hypothesis.settings.register_profile("ci", derandomize=True, deadline=None)
+hypothesis.settings.register_profile("dev", deadline=None)
+hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def with_database(dsn: str, name: str) -> str:

@@ -72,8 +72,9 @@ async def test_error_declaration_is_appended_and_linked_to_the_event_it_corrects
 ) -> None:
     path = EXAMPLES / "WithErrorDeclaration__ErrorDeclarationAndCorrectiveEvent.jsonld"
     doc = json.loads(path.read_text())
-    original = {k: v for k, v in doc["epcisBody"]["eventList"][0].items()
-                if k != "errorDeclaration"}
+    original = {
+        k: v for k, v in doc["epcisBody"]["eventList"][0].items() if k != "errorDeclaration"
+    }
     signer = await register(client, "Corrector", sorted(needed_prefixes(doc) | {"4012345"}))
     first = {**doc, "epcisBody": {"eventList": [original]}}
     status, answer = await post(client, first, signer)
@@ -97,8 +98,13 @@ async def test_events_are_indexed_under_one_gs1_key_whether_urn_or_digital_link(
 
     signer: Signer = await register(client, "Dairy", ["0614141"])
     urn_event = object_event(2017)
-    link_event = object_event(2017, action="OBSERVE", biz_step="shipping",
-                              disposition="in_transit", when="2026-10-02T08:00:00+08:00")
+    link_event = object_event(
+        2017,
+        action="OBSERVE",
+        biz_step="shipping",
+        disposition="in_transit",
+        when="2026-10-02T08:00:00+08:00",
+    )
     link_event["epcList"] = ["https://example.com/shop/01/10614141073464/21/2017?x=1"]
     assert (await post(client, document(urn_event, link_event), signer))[0] == 201
     await wait_indexed(client, 2)
@@ -109,5 +115,7 @@ async def test_events_are_indexed_under_one_gs1_key_whether_urn_or_digital_link(
         )
         ents = await registry.list_enterprises(conn)
     assert [(r["idx"], r["role"], r["biz_step"]) for r in rows] == [
-        (0, "epc", "commissioning"), (1, "epc", "shipping")]
+        (0, "epc", "commissioning"),
+        (1, "epc", "shipping"),
+    ]
     assert {r["enterprise_id"] for r in rows} == {ents[0].id}

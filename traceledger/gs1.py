@@ -14,6 +14,7 @@ Pure functions, no I/O; tables and regular expressions are built once at import.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -171,6 +172,16 @@ class GS1Key:
         if self.serial is not None or self.scheme not in _CLASS_WITHOUT_SERIAL:
             return "instance"
         return "lot" if self.lot is not None else "class"
+
+    def item_key(self) -> GS1Key:
+        """The key of this very thing: a serialized GTIN is one item with or without its lot.
+
+        A QR code may carry GTIN + lot + serial while events name the item by an SGTIN
+        (GTIN + serial only); both must find the same item.
+        """
+        if self.scheme in ("gtin", "itip") and self.serial is not None and self.lot is not None:
+            return dataclasses.replace(self, lot=None)
+        return self
 
     def canonical(self) -> str:
         """Stable index key: the Digital Link path without domain or leading slash."""

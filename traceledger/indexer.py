@@ -41,7 +41,7 @@ def index_key(uri: str) -> str:
         key = parse_identifier(uri)
     except IdentifierError:
         return uri
-    return key.canonical() if key is not None else uri
+    return key.item_key().canonical() if key is not None else uri
 
 
 def _vocab(kind: str, value: object) -> str | None:

@@ -62,6 +62,20 @@ class LogReader:
             raise RangeError(f"index {index} is not in a tree of size {size}")
         return await self._proof(merkle.inclusion_ranges(index, size))
 
+    async def inclusion_proofs(self, indexes: list[int], size: int) -> dict[int, list[bytes]]:
+        """Proofs for many entries against one tree size, from one tile fetch."""
+        if any(not 0 <= i < size for i in indexes):
+            raise RangeError(f"an index is not in a tree of size {size}")
+        ranges = {i: merkle.inclusion_ranges(i, size) for i in indexes}
+        tiles = await self._tiles_for([r for rs in ranges.values() for r in rs])
+        return {
+            i: [
+                merkle.range_hash(a, b, lambda lv, ix: node_from_tiles(tiles, lv, ix))
+                for a, b in rs
+            ]
+            for i, rs in ranges.items()
+        }
+
     async def consistency_proof(self, first: int, second: int) -> list[bytes]:
         await self._check_size(second)
         if not 0 <= first <= second:
@@ -114,10 +128,13 @@ class LogReader:
         if not 0 <= size <= cp.size:
             raise RangeError(f"tree size {size} is beyond the latest checkpoint ({cp.size})")
 
-    async def _proof(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+    async def _tiles_for(self, ranges: list[tuple[int, int]]) -> dict[TileKey, bytes]:
         nodes = [n for a, b in ranges for n in merkle.perfect_nodes(a, b)]
         async with self._pool.acquire() as conn:
-            tiles: dict[TileKey, bytes] = await fetch_tiles(conn, tiles_for_nodes(nodes))
+            return await fetch_tiles(conn, tiles_for_nodes(nodes))
+
+    async def _proof(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        tiles = await self._tiles_for(ranges)
         return [
             merkle.range_hash(a, b, lambda lv, ix: node_from_tiles(tiles, lv, ix))
             for a, b in ranges

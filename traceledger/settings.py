@@ -49,6 +49,9 @@ class Settings:
     max_future_skew: float = 300.0
     # Admin API bearer token; None keeps it in `home/operator-token`, created on first start.
     operator_token: str | None = None
+    # Public base URL QR codes and links point at (e.g. https://trace.example.org);
+    # None uses the host each request came in on.
+    public_url: str | None = None
 
     def __post_init__(self) -> None:
         _bounded("checkpoint_interval", self.checkpoint_interval, 0.01, 3600)
@@ -59,6 +62,8 @@ class Settings:
         _bounded("pool_max", self.pool_max, self.pool_min, 1000)
         _bounded("max_body_bytes", self.max_body_bytes, 1024, 1024**3)
         _bounded("max_future_skew", self.max_future_skew, 0, 7 * 86400)
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError(f"public_url {self.public_url!r} must start with http:// or https://")
         if self.operator_token is not None and len(self.operator_token) < 16:
             raise ConfigError("the operator token must be at least 16 characters")
         if self.max_pending_entries < self.max_batch_entries:
@@ -94,6 +99,8 @@ class Settings:
             values["origin"] = env["TRACELEDGER_ORIGIN"]
         if "TRACELEDGER_LOG_KEY" in env:
             values["log_key_path"] = Path(env["TRACELEDGER_LOG_KEY"])
+        if env.get("TRACELEDGER_PUBLIC_URL"):
+            values["public_url"] = env["TRACELEDGER_PUBLIC_URL"].rstrip("/")
         if "TRACELEDGER_OPERATOR_TOKEN" in env:
             values["operator_token"] = env["TRACELEDGER_OPERATOR_TOKEN"]
         for name, var in (

@@ -1,13 +1,17 @@
-"""Bearer tokens: the operator's admin token, created on first start, kept 0600."""
+"""Bearer tokens: the operator's admin token (a 0600 file) and inspectors' and regulators'
+tokens (in the database, hashed, revocable, every use audited)."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
-from traceledger.errors import ConfigError
+from traceledger.db import Conn
+from traceledger.errors import ConfigError, RegistryError
 
 
 def load_or_create_token(path: Path) -> str:
@@ -32,3 +36,64 @@ def load_or_create_token(path: Path) -> str:
 def same_token(given: str, expected: str) -> bool:
     """Constant-time comparison, so response timing leaks nothing about the token."""
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+ROLES = ("inspector", "regulator")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    id: int
+    name: str
+    role: str
+
+
+def _hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def add_token(conn: Conn, name: str, role: str) -> tuple[int, str]:
+    """Create a token; returns (id, the token). Only its hash is stored."""
+    if role not in ROLES:
+        raise RegistryError(f"role must be one of {ROLES}")
+    if not name.strip():
+        raise RegistryError("a token needs a name (who holds it)")
+    token = "tl_" + secrets.token_urlsafe(32)
+    token_id: int = await conn.fetchval(
+        "INSERT INTO access_tokens (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id",
+        name,
+        role,
+        _hash(token),
+    )
+    return token_id, token
+
+
+async def revoke_token(conn: Conn, token_id: int) -> None:
+    done = await conn.fetchval(
+        "UPDATE access_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1"
+        " RETURNING id",
+        token_id,
+    )
+    if done is None:
+        raise RegistryError(f"no token with id {token_id}")
+
+
+async def check_token(conn: Conn, token: str) -> AccessToken | None:
+    """The active token with this value, or None (hash lookup: no timing to exploit)."""
+    row = await conn.fetchrow(
+        "SELECT id, name, role FROM access_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        _hash(token),
+    )
+    return None if row is None else AccessToken(row["id"], row["name"], row["role"])
+
+
+async def record_access(
+    conn: Conn, token_id: int, method: str, path: str, status: int | None
+) -> None:
+    await conn.execute(
+        "INSERT INTO audit_log (token_id, method, path, status) VALUES ($1, $2, $3, $4)",
+        token_id,
+        method,
+        path,
+        status,
+    )

@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Lookup latency and throughput at scale, next to one indexed SELECT on the same data.
+
+Fills a fresh database with --events EPCIS events over --items serialized items (10
+events per item by default: commissioning with ILMD, packing into a case, the case's
+shipping and receiving, selling...), appended through the real sequencer, integrated
+and indexed. Then `traceledger serve` runs in its own process and this process sends
+JSON lookups (`GET /01/<gtin>/21/<serial>?format=json`) from --clients concurrent
+clients. The baseline is one indexed SELECT on event_keys for the same items at the
+same concurrency, in the same run. Uses DATABASE_URL if set, else an embedded server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from traceledger import db, eventhash, registry
+from traceledger.gs1 import check_digit
+from traceledger.ledger import Ledger
+from traceledger.sequencer import Entry
+from traceledger.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+GCP = "0614141"
+GTIN = "0" + GCP + "10734" + check_digit("0" + GCP + "10734")  # 14 digits
+STEPS = [
+    "shipping",
+    "receiving",
+    "storing",
+    "picking",
+    "loading",
+    "departing",
+    "arriving",
+    "accepting",
+]
+
+
+def item_events(n: int, per_item: int) -> list[dict[str, object]]:
+    lot = f"L{n // 100}"
+    epc = f"urn:epc:id:sgtin:{GCP}.010734.{n}"
+    case = f"urn:epc:id:sscc:{GCP}.{n // 10:010d}"
+    base = 1_767_225_600 + n * 60  # 2026-01-01
+    events: list[dict[str, object]] = [
+        {
+            "type": "ObjectEvent",
+            "action": "ADD",
+            "bizStep": "commissioning",
+            "disposition": "active",
+            "epcList": [epc],
+            "eventTime": _t(base),
+            "eventTimeZoneOffset": "+08:00",
+            "readPoint": {"id": f"urn:epc:id:sgln:{GCP}.00001.0"},
+            "ilmd": {"cbvmda:lotNumber": lot, "cbvmda:countryOfOrigin": "NZ"},
+        },
+        {
+            "type": "AggregationEvent",
+            "action": "ADD",
+            "bizStep": "packing",
+            "parentID": case,
+            "childEPCs": [epc],
+            "eventTime": _t(base + 3600),
+            "eventTimeZoneOffset": "+08:00",
+        },
+    ]
+    events += [
+        {
+            "type": "ObjectEvent",
+            "action": "OBSERVE",
+            "bizStep": STEPS[k % len(STEPS)],
+            "epcList": [epc],
+            "eventTime": _t(base + 7200 * (k + 2)),
+            "eventTimeZoneOffset": "+08:00",
+            "readPoint": {"id": f"urn:epc:id:sgln:{GCP}.{k:05d}.0"},
+        }
+        for k in range(per_item - 2)
+    ]
+    return events
+
+
+def _t(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def pct(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def fill(url: str, home: str, items: int, per_item: int) -> None:
+    settings = Settings(home=Path(home), database_url=url, checkpoint_interval=0.5, pool_max=4)
+    t = time.perf_counter()
+    async with Ledger.open(settings) as ledger:
+        async with ledger.pool.acquire() as conn:
+            await registry.add_enterprise(
+                conn, "Bench", [GCP], Ed25519PrivateKey.generate().public_key()
+            )
+        batch: list[Entry] = []
+        for n in range(items):
+            for event in item_events(n, per_item):
+                digest = eventhash.event_hash(event)
+                event["eventID"] = eventhash.event_hash_id(digest)
+                batch.append(Entry(digest, json.dumps(event, separators=(",", ":")).encode()))
+            if len(batch) >= 5000 or n == items - 1:
+                await ledger.sequencer.append(batch)
+                batch = []
+        total = items * per_item
+        print(f"sequenced {total:,} events in {time.perf_counter() - t:.0f}s", flush=True)
+        async with ledger.pool.acquire() as conn:
+            while True:
+                done = await conn.fetchval("SELECT next_idx FROM index_state")
+                signed = await conn.fetchval("SELECT max(size) FROM checkpoints")
+                if done >= total and signed >= total:
+                    break
+                await asyncio.sleep(1)
+    print(f"integrated and indexed in {time.perf_counter() - t:.0f}s total", flush=True)
+
+
+async def measure(
+    fetch: object, keys: list[int], clients: int, seconds: float
+) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    rng = random.Random(1)
+
+    async def client() -> None:
+        while time.perf_counter() < deadline:
+            n = rng.choice(keys)
+            t0 = time.perf_counter()
+            await fetch(n)  # type: ignore[operator]
+            latencies.append(time.perf_counter() - t0)
+
+    t = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return latencies, len(latencies) / (time.perf_counter() - t)
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = os.environ.get("DATABASE_URL") or ""
+        if not server:
+            server = await asyncio.to_thread(db.start_embedded, Path(tmp) / "pgdata")
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(server)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.close()
+        url = urlunsplit(urlsplit(server)._replace(path="/" + name))
+        per_item = args.events // args.items
+        await fill(url, f"{tmp}/home", args.items, per_item)
+
+        port = free_port()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "--home",
+            f"{tmp}/home",
+            "--database-url",
+            url,
+            "serve",
+            "--port",
+            str(port),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        keys = list(range(args.items))
+        try:
+            pool = await asyncpg.create_pool(url, min_size=args.clients, max_size=args.clients)
+            connector = aiohttp.TCPConnector(limit=args.clients)
+            async with aiohttp.ClientSession(connector=connector) as http:
+                for _ in range(300):
+                    try:
+                        async with http.get(base + "/v1/log") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        await asyncio.sleep(0.1)
+
+                async def select(n: int) -> None:
+                    async with pool.acquire() as conn:
+                        await conn.fetch(
+                            "SELECT idx, role FROM event_keys WHERE key = $1",
+                            f"01/{GTIN}/21/{n}",
+                        )
+
+                async def lookup(n: int) -> None:
+                    async with http.get(f"{base}/01/{GTIN}/21/{n}?format=json") as r:
+                        body = await r.read()
+                        assert r.status == 200, body[:300]
+
+                await measure(lookup, keys, args.clients, 3)  # warm caches
+                base_lat, base_rate = await measure(select, keys, args.clients, args.seconds)
+                look_lat, look_rate = await measure(lookup, keys, args.clients, args.seconds)
+            await pool.close()
+        finally:
+            proc.terminate()
+            await proc.wait()
+        print(
+            f"\n== lookups at {args.events:,} events over {args.items:,} items, "
+            f"{args.clients} concurrent clients, {args.seconds:g}s each"
+        )
+        print(f"{'':>28} {'p50 ms':>8} {'p99 ms':>8} {'per s':>8}")
+        for label, lat, rate in (
+            ("indexed SELECT (baseline)", base_lat, base_rate),
+            ("JSON lookup over HTTP", look_lat, look_rate),
+        ):
+            print(
+                f"{label:>28} {pct(lat, 0.5) * 1e3:>8.2f} {pct(lat, 0.99) * 1e3:>8.2f}"
+                f" {rate:>8,.0f}"
+            )
+        print(f"ratio lookups/s vs baseline: {look_rate / base_rate:.3f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=15)
+    asyncio.run(main(parser.parse_args()))

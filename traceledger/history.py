@@ -1,0 +1,514 @@
+"""One item's trace history: every event that concerns it, with proofs, and its status.
+
+An item's history gathers events recorded
+- on the item itself, on its lot, and on its product class;
+- on containers while the item was aggregated in them (AggregationEvent ADD to DELETE);
+- upstream through transformations: the lots its lot was made from, recursively.
+A serial's lot, when the QR code carries none, is read from the ILMD of the event that
+commissioned it. Every event comes with an inclusion proof against one signed
+checkpoint, so the whole answer can be verified offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+
+from traceledger.errors import IdentifierError, NotFoundError
+from traceledger.gs1 import GS1Key, parse_identifier
+from traceledger.reader import LogReader
+
+MAX_DEPTH = 6  # transformation and aggregation hops followed upstream
+MAX_EVENTS = 2000  # an answer never grows beyond this many events
+CONFIDENTIAL_FIELD = "traceledger:confidential"
+FOREVER = datetime.max.replace(tzinfo=UTC)
+BEGINNING = datetime.min.replace(tzinfo=UTC)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def ilmd_fact(ilmd: Mapping[str, Any] | None, name: str) -> Any:
+    """An ILMD attribute by CBV name, however the sender prefixed it."""
+    if not isinstance(ilmd, Mapping):
+        return None
+    for key in (
+        f"cbvmda:{name}",
+        name,
+        f"urn:epcglobal:cbv:mda:{name}",
+        f"urn:epcglobal:cbv:mda#{name}",
+        f"https://ref.gs1.org/cbv/mda/{name}",
+    ):
+        if key in ilmd:
+            return ilmd[key]
+    for key, value in ilmd.items():
+        if isinstance(key, str) and key.rsplit(":", 1)[-1] == name:
+            return value
+    return None
+
+
+@dataclass(slots=True)
+class Via:
+    """Why events on `key` belong to the history, and during which time."""
+
+    relation: str  # item, lot, class, container, input
+    via: str | None
+    since: datetime = BEGINNING
+    until: datetime = FOREVER
+    depth: int = 0
+
+
+@dataclass(slots=True)
+class EventRow:
+    idx: int
+    event_id: str
+    event_type: str
+    event_time: datetime
+    action: str | None
+    biz_step: str | None
+    disposition: str | None
+    read_point: str | None
+    biz_location: str | None
+    enterprise_id: int | None
+    corrects: int | None
+    keys: list[tuple[str, str]] = field(default_factory=list)  # (key, role)
+
+
+def key_of(identifier: str) -> GS1Key:
+    key = parse_identifier(identifier)
+    if key is None:
+        raise IdentifierError(f"{identifier!r} is not a GS1 identifier")
+    return key
+
+
+class HistoryService:
+    def __init__(self, pool: asyncpg.Pool, reader: LogReader) -> None:
+        self._pool = pool
+        self._reader = reader
+
+    async def history(self, key: GS1Key, *, inspector: bool = False) -> dict[str, Any]:
+        checkpoint = await self._reader.checkpoint()
+        async with self._pool.acquire() as conn:
+            walk = _Walk(conn)
+            await walk.run(key)
+            if not walk.events:
+                raise NotFoundError(f"nothing is recorded about {key.canonical()}")
+            payloads = await walk.payloads(checkpoint.size)
+            names = await walk.enterprise_names()
+        covered = sorted(i for i in walk.events if i < checkpoint.size and i in payloads)
+        proofs = await self._reader.inclusion_proofs(covered, checkpoint.size)
+        erroneous = {r.corrects for r in walk.events.values() if r.corrects is not None}
+        events = []
+        for i in covered:
+            row = walk.events[i]
+            leaf, payload = payloads[i]
+            events.append(
+                _event_json(
+                    row,
+                    walk.relation[i],
+                    leaf,
+                    payload,
+                    proofs[i],
+                    names,
+                    i in erroneous,
+                    inspector,
+                )
+            )
+        events.sort(key=lambda e: (e["eventTime"], e["index"]))
+        product, origin = _product_and_origin(walk, payloads, names, key)
+        return {
+            "identifier": _identifier_json(key),
+            "product": product,
+            "origin": origin,
+            "status": _status(events, product),
+            "events": events,
+            "pending": len(walk.events) - len(covered),
+            "treeSize": checkpoint.size,
+            "checkpoint": checkpoint.note,
+        }
+
+
+class _Walk:
+    """Breadth-first walk from an item over lots, containers and transformation inputs."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.events: dict[int, EventRow] = {}
+        self.relation: dict[int, Via] = {}
+        self.seen: dict[str, Via] = {}
+        self.lot_of_item: str | None = None
+        self.input_tree: dict[str, list[str]] = {}
+
+    async def run(self, key: GS1Key) -> None:
+        frontier: dict[str, Via] = {key.item_key().canonical(): Via("item", None)}
+        lot = key.lot_key()
+        if lot is not None and lot.canonical() != key.canonical():
+            frontier[lot.canonical()] = Via("lot", lot.canonical())
+        cls = key.class_key()
+        if cls is not None and cls.canonical() != key.canonical():
+            frontier[cls.canonical()] = Via("class", cls.canonical())
+        depth = 0
+        while frontier and depth <= MAX_DEPTH and len(self.events) < MAX_EVENTS:
+            self.seen.update(frontier)
+            rows = await self._events_for(frontier)
+            frontier = {}
+            if lot is None and depth == 0 and key.serial is not None:
+                frontier.update(await self._lot_from_commissioning(key, rows))
+            for row in rows:  # in time order, so an ADD is seen before its DELETE
+                for k, role in row.keys:
+                    via = self.seen.get(k)
+                    if via is None or not via.since <= row.event_time <= via.until:
+                        continue
+                    self.events.setdefault(row.idx, row)
+                    self.relation.setdefault(row.idx, via)
+                    self._next_hops(row, k, role, via, frontier)
+            frontier = {k: v for k, v in frontier.items() if k not in self.seen}
+            depth += 1
+
+    async def _events_for(self, keys: Mapping[str, Via]) -> list[EventRow]:
+        rows = await self.conn.fetch(
+            "SELECT e.*, array_agg(k2.key) AS all_keys, array_agg(k2.role) AS all_roles"
+            " FROM (SELECT DISTINCT idx FROM event_keys WHERE key = ANY($1::text[])) m"
+            " JOIN events e ON e.idx = m.idx JOIN event_keys k2 ON k2.idx = m.idx"
+            " GROUP BY e.idx ORDER BY e.event_time, e.idx LIMIT $2",
+            list(keys),
+            MAX_EVENTS,
+        )
+        return [
+            EventRow(
+                r["idx"],
+                r["event_id"],
+                r["event_type"],
+                r["event_time"],
+                r["action"],
+                r["biz_step"],
+                r["disposition"],
+                r["read_point"],
+                r["biz_location"],
+                r["enterprise_id"],
+                r["corrects"],
+                list(zip(r["all_keys"], r["all_roles"], strict=True)),
+            )
+            for r in rows
+        ]
+
+    async def _lot_from_commissioning(self, key: GS1Key, rows: list[EventRow]) -> dict[str, Via]:
+        """A serial's lot from the ILMD of the event that created it."""
+        creating = [
+            r.idx for r in rows if r.action == "ADD" or r.event_type == "TransformationEvent"
+        ]
+        if not creating:
+            return {}
+        for r in await self.conn.fetch(
+            "SELECT payload FROM entries WHERE idx = ANY($1::bigint[]) ORDER BY idx", creating
+        ):
+            if r["payload"] is None:
+                continue
+            lot_number = ilmd_fact(json.loads(r["payload"]).get("ilmd"), "lotNumber")
+            if isinstance(lot_number, str) and key.class_key() is not None:
+                gtin = key.class_key()
+                assert gtin is not None
+                lot_key = GS1Key(gtin.scheme, gtin.key, lot=lot_number).canonical()
+                self.lot_of_item = lot_key
+                return {lot_key: Via("lot", lot_key)}
+        return {}
+
+    def _next_hops(
+        self, row: EventRow, key: str, role: str, via: Via, hops: dict[str, Via]
+    ) -> None:
+        """Add to `hops` the keys this event leads to (containers, transformation inputs)."""
+        if row.event_type == "AggregationEvent" and role in ("child", "childClass"):
+            parent = next((k for k, r in row.keys if r == "parent"), None)
+            if parent is not None and row.action in ("ADD", "OBSERVE") and parent not in hops:
+                hops[parent] = Via(
+                    "container", parent, since=row.event_time, until=FOREVER, depth=via.depth + 1
+                )
+            if parent is not None and row.action == "DELETE":
+                # The item left the container: its later events are not the item's.
+                held = hops.get(parent) or self.seen.get(parent)
+                if held is not None and held.relation == "container":
+                    held.until = min(held.until, row.event_time)
+        if row.event_type == "TransformationEvent" and role in ("output", "outputClass"):
+            inputs = [k for k, r in row.keys if r in ("input", "inputClass")]
+            self.input_tree.setdefault(key, []).extend(
+                i for i in inputs if i not in self.input_tree.get(key, [])
+            )
+            for k in inputs:
+                hops[k] = Via("input", k, depth=via.depth + 1)
+                ik = _parse(k)
+                # An input serial brings its lot with it.
+                lot = ik.lot_key() if ik is not None else None
+                if lot is not None and lot.canonical() != k:
+                    hops[lot.canonical()] = Via("input", lot.canonical(), depth=via.depth + 1)
+
+    async def payloads(self, size: int) -> dict[int, tuple[bytes, bytes | None]]:
+        rows = await self.conn.fetch(
+            "SELECT idx, leaf, payload FROM entries WHERE idx = ANY($1::bigint[]) AND idx < $2",
+            list(self.events),
+            size,
+        )
+        return {
+            r["idx"]: (bytes(r["leaf"]), None if r["payload"] is None else bytes(r["payload"]))
+            for r in rows
+        }
+
+    async def enterprise_names(self) -> dict[int, tuple[str, str]]:
+        ids = list({r.enterprise_id for r in self.events.values() if r.enterprise_id})
+        rows = await self.conn.fetch(
+            "SELECT id, name, role FROM enterprises WHERE id = ANY($1::bigint[])", ids
+        )
+        return {r["id"]: (r["name"], r["role"]) for r in rows}
+
+
+def _parse(key: str) -> GS1Key | None:
+    try:
+        return parse_identifier("https://id.gs1.org/" + key) if key[:1].isdigit() else None
+    except IdentifierError:
+        return None
+
+
+def _identifier_json(key: GS1Key) -> dict[str, Any]:
+    return {
+        "key": key.canonical(),
+        "digitalLink": key.digital_link(),
+        "level": key.level,
+        "scheme": key.scheme,
+        "gtin": key.key if key.scheme == "gtin" else None,
+        "lot": key.lot,
+        "serial": key.serial,
+    }
+
+
+def _public_event(event: Mapping[str, Any], inspector: bool) -> tuple[dict[str, Any], bool]:
+    """The event as shown: fields its sender marked confidential are withheld."""
+    hidden = event.get(CONFIDENTIAL_FIELD)
+    if not hidden or inspector:
+        return dict(event), bool(hidden)
+    names = set(hidden) if isinstance(hidden, list) else set()
+    return {k: v for k, v in event.items() if k not in names}, True
+
+
+def _event_json(
+    row: EventRow,
+    via: Via,
+    leaf: bytes,
+    payload: bytes | None,
+    proof: list[bytes],
+    names: Mapping[int, tuple[str, str]],
+    erroneous: bool,
+    inspector: bool,
+) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(payload) if payload is not None else {}
+    shown, confidential = _public_event(event, inspector)
+    who = names.get(row.enterprise_id) if row.enterprise_id else None
+    return {
+        "index": row.idx,
+        "eventID": row.event_id,
+        "type": row.event_type,
+        "action": row.action,
+        "bizStep": row.biz_step,
+        "disposition": row.disposition,
+        "eventTime": row.event_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "eventTimeZoneOffset": shown.get("eventTimeZoneOffset"),
+        "where": {"readPoint": row.read_point, "bizLocation": row.biz_location},
+        "who": {"name": who[0], "role": who[1]} if who else None,
+        "relation": via.relation,
+        "via": via.via,
+        "sources": [
+            {"type": s.get("type"), "id": s.get("source")}
+            for s in shown.get("sourceList") or ()
+            if isinstance(s, Mapping)
+        ],
+        "destinations": [
+            {"type": d.get("type"), "id": d.get("destination")}
+            for d in shown.get("destinationList") or ()
+            if isinstance(d, Mapping)
+        ],
+        "certifications": _certifications(shown),
+        "ilmd": shown.get("ilmd"),
+        # User extension fields (namespaced keys), e.g. a recall's reason.
+        "extensions": {k: v for k, v in shown.items() if ":" in k and k != CONFIDENTIAL_FIELD},
+        "erroneous": erroneous,
+        "correctsIndex": row.corrects,
+        "confidential": confidential,
+        "leaf": b64(leaf),
+        # The exact stored bytes make the event checkable against its leaf; withheld
+        # when the sender marked fields confidential (the leaf still proves inclusion).
+        "payload": b64(payload)
+        if payload is not None and (inspector or not confidential)
+        else None,
+        "inclusionProof": [b64(h) for h in proof],
+    }
+
+
+def _certifications(event: Mapping[str, Any]) -> list[dict[str, Any]]:
+    info = event.get("certificationInfo")
+    items: Iterable[Any] = info if isinstance(info, list) else [info] if info else []
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append({"certificate": item})
+        elif isinstance(item, Mapping):
+            out.append(dict(item))
+    return out
+
+
+def _product_and_origin(
+    walk: _Walk,
+    payloads: Mapping[int, tuple[bytes, bytes | None]],
+    names: Mapping[int, tuple[str, str]],
+    key: GS1Key,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Product facts and origin from the events that created the item or its lot."""
+
+    def creating(keys: set[str]) -> list[EventRow]:
+        found = []
+        for row in sorted(walk.events.values(), key=lambda r: (r.event_time, r.idx)):
+            for k, role in row.keys:
+                if k in keys and (
+                    (row.action == "ADD" and role in ("epc", "class"))
+                    or role in ("output", "outputClass")
+                ):
+                    found.append(row)
+                    break
+        return found
+
+    def describe(keys: set[str]) -> dict[str, Any]:
+        facts: dict[str, Any] = {}
+        first: EventRow | None = None
+        for row in creating(keys):
+            payload = payloads.get(row.idx, (b"", None))[1]
+            event = json.loads(payload) if payload else {}
+            shown, _ = _public_event(event, inspector=False)
+            if first is None:
+                first = row
+            ilmd = shown.get("ilmd")
+            if isinstance(ilmd, Mapping):
+                for k, v in ilmd.items():
+                    facts.setdefault(k.rsplit(":", 1)[-1].rsplit("#", 1)[-1], v)
+        producer = names.get(first.enterprise_id) if first and first.enterprise_id else None
+        return {
+            "facts": facts,
+            "producer": producer[0] if producer else None,
+            "producerId": first.enterprise_id if first else None,
+            "place": (first.biz_location or first.read_point) if first else None,
+            "commissionedAt": first.event_time.isoformat() if first else None,
+        }
+
+    own_keys = {key.item_key().canonical()}
+    own_lot = key.lot_key()
+    lot_key = own_lot.canonical() if own_lot is not None else walk.lot_of_item
+    if lot_key:
+        own_keys.add(lot_key)
+    mine = describe(own_keys)
+    facts = mine["facts"]
+    expiry = facts.get("itemExpirationDate") or facts.get("bestBeforeDate")
+    product = {
+        "name": facts.get("regulatedProductName")
+        or facts.get("productName")
+        or facts.get("descriptionShort"),
+        "gtin": key.key if key.scheme == "gtin" else None,
+        "lot": key.lot
+        or facts.get("lotNumber")
+        or (lot_key.rsplit("/", 1)[-1] if lot_key else None),
+        "productionDate": facts.get("productionDate") or facts.get("harvestStartDate"),
+        "expiryDate": expiry,
+        "originCountry": facts.get("countryOfOrigin"),
+        "producer": {"name": mine["producer"], "enterpriseId": mine["producerId"]}
+        if mine["producer"]
+        else None,
+        "facts": facts,
+    }
+
+    def tree(of: str, seen: frozenset[str]) -> list[dict[str, Any]]:
+        out = []
+        for k in walk.input_tree.get(of, []):
+            if k in seen:
+                continue  # cycles are possible in bad data; never loop
+            info = describe({k})
+            out.append(
+                {
+                    "key": k,
+                    "product": info["facts"].get("regulatedProductName")
+                    or info["facts"].get("productName"),
+                    "producer": info["producer"],
+                    "country": info["facts"].get("countryOfOrigin"),
+                    "inputs": tree(k, seen | {k}),
+                }
+            )
+        return out
+
+    inputs = [i for k in own_keys for i in tree(k, frozenset(own_keys))]
+    origin = {
+        "producer": mine["producer"],
+        "country": facts.get("countryOfOrigin"),
+        "place": mine["place"],
+        "commissionedAt": mine["commissionedAt"],
+        "inputs": inputs,
+    }
+    return product, origin
+
+
+def _extension(event: Mapping[str, Any], name: str) -> Any:
+    """An extension field by local name, whatever namespace prefix the sender used."""
+    for key, value in event.get("extensions", {}).items():
+        if key.rsplit(":", 1)[-1] == name:
+            return value
+    return None
+
+
+def _status(events: list[dict[str, Any]], product: Mapping[str, Any]) -> dict[str, Any]:
+    valid = [e for e in events if not e["erroneous"] and e["correctsIndex"] is None]
+
+    def who(e: Mapping[str, Any]) -> str | None:
+        return e["who"]["name"] if e["who"] else None
+
+    recalls = [
+        {
+            "index": e["index"],
+            "eventTime": e["eventTime"],
+            "by": who(e),
+            "via": e["via"],
+            "reason": _extension(e, "recallReason"),
+        }
+        for e in valid
+        if e["disposition"] == "recalled"
+    ]
+    inspections = [
+        {
+            "index": e["index"],
+            "eventTime": e["eventTime"],
+            "outcome": e["disposition"]
+            if e["disposition"] in ("conformant", "non_conformant")
+            else None,
+            "by": who(e),
+            "where": e["where"]["bizLocation"] or e["where"]["readPoint"],
+            "via": e["via"],
+        }
+        for e in valid
+        if e["bizStep"] == "inspecting"
+    ]
+    expiry = product.get("expiryDate")
+    expired = False
+    if isinstance(expiry, str):
+        try:
+            expired = date.fromisoformat(expiry[:10]) < datetime.now(UTC).date()
+        except ValueError:
+            expired = False
+    own = [e for e in valid if e["relation"] in ("item", "lot", "class", "container")]
+    return {
+        "recalled": bool(recalls),
+        "recalls": recalls,
+        "inspections": inspections,
+        "expired": expired,
+        "expiryDate": expiry,
+        "destroyed": any(e["disposition"] == "destroyed" for e in own),
+        "returned": any(e["disposition"] == "returned" for e in own),
+    }
