@@ -27,6 +27,7 @@ from traceledger.reader import LogReader
 MAX_DEPTH = 6  # transformation and aggregation hops followed upstream
 MAX_EVENTS = 2000  # an answer never grows beyond this many events
 CONFIDENTIAL_FIELD = "traceledger:confidential"
+_RANK = {"item": 0, "lot": 1, "class": 2, "container": 3, "input": 4}
 FOREVER = datetime.max.replace(tzinfo=UTC)
 BEGINNING = datetime.min.replace(tzinfo=UTC)
 
@@ -167,7 +168,10 @@ class _Walk:
                     if via is None or not via.since <= row.event_time <= via.until:
                         continue
                     self.events.setdefault(row.idx, row)
-                    self.relation.setdefault(row.idx, via)
+                    known = self.relation.get(row.idx)
+                    # An event naming the item and its lot is the item's own event.
+                    if known is None or _RANK[via.relation] < _RANK[known.relation]:
+                        self.relation[row.idx] = via
                     self._next_hops(row, k, role, via, frontier)
             frontier = {k: v for k, v in frontier.items() if k not in self.seen}
             depth += 1
@@ -445,7 +449,10 @@ def _product_and_origin(
             )
         return out
 
-    inputs = [i for k in own_keys for i in tree(k, frozenset(own_keys))]
+    # The same inputs are reached from the output lot and from each output serial.
+    inputs = list(
+        {i["key"]: i for k in sorted(own_keys) for i in tree(k, frozenset(own_keys))}.values()
+    )
     origin = {
         "producer": mine["producer"],
         "country": facts.get("countryOfOrigin"),
