@@ -6,8 +6,17 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway import admin_routes, capture_routes, log_routes, lookup_routes, qr_routes
-from gateway.keys import CAPTURE, HISTORY, LEDGER, OPERATOR_TOKEN, SETTINGS
+from gateway import (
+    admin_routes,
+    capture_routes,
+    log_routes,
+    lookup_routes,
+    port_routes,
+    qr_routes,
+    query_routes,
+    trace_routes,
+)
+from gateway.keys import CAPTURE, HISTORY, LEDGER, OPERATOR_TOKEN, SETTINGS, TRACE
 from gateway.problems import describe_problem, problem_middleware
 from traceledger.capture import CaptureService
 from traceledger.history import HistoryService
@@ -15,6 +24,7 @@ from traceledger.ledger import Ledger
 from traceledger.schemas import SchemaSet
 from traceledger.settings import Settings
 from traceledger.tokens import load_or_create_token
+from traceledger.trace import TraceService
 
 
 async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -27,6 +37,7 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
         app[LEDGER] = ledger
         app[CAPTURE] = CaptureService(ledger.pool, ledger.sequencer, SchemaSet(), settings)
         app[HISTORY] = HistoryService(ledger.pool, ledger.reader)
+        app[TRACE] = TraceService(ledger.pool, app[HISTORY])
         yield
 
 
@@ -40,6 +51,9 @@ def create_app(settings: Settings) -> web.Application:
         admin_routes.routes,
         lookup_routes.routes,
         qr_routes.routes,
+        trace_routes.routes,
+        port_routes.routes,
+        query_routes.routes,
     ):
         app.add_routes(routes)
     app.router.add_get("/problems/{slug}", describe_problem)

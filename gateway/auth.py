@@ -1,14 +1,15 @@
-"""Bearer tokens for inspectors and regulators: who is asking, and the audit trail."""
+"""Bearer tokens: who is asking (inspector, regulator or enterprise), and the audit trail."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from gateway.keys import LEDGER
-from gateway.problems import UNAUTHORIZED, ProblemError
+from gateway.problems import FORBIDDEN, UNAUTHORIZED, ProblemError
 from traceledger.tokens import AccessToken, check_token, record_access
 
 ACCESS = web.RequestKey("access", AccessToken)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="traceledger"'}
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -17,33 +18,44 @@ def _bearer(request: web.Request) -> str | None:
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ProblemError(
-            UNAUTHORIZED,
-            "use 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": 'Bearer realm="traceledger"'},
-        )
+        raise ProblemError(UNAUTHORIZED, "use 'Authorization: Bearer <token>'", headers=_CHALLENGE)
     return token.strip()
 
 
-async def optional_access(request: web.Request) -> AccessToken | None:
-    """The caller's token if one was sent (a wrong one is refused, never ignored)."""
+async def optional_access(request: web.Request, *, enterprise: bool = False) -> AccessToken | None:
+    """The caller's token if one was sent (a wrong one is refused, never ignored).
+
+    Enterprise tokens open only the routes that say so (`enterprise=True`): everywhere
+    else a token means "inspector or regulator", so an enterprise token is refused (403)
+    rather than being taken for an official's.
+    """
     token = _bearer(request)
     if token is None:
         return None
     async with request.app[LEDGER].pool.acquire() as conn:
         found = await check_token(conn, token)
     if found is None:
+        raise ProblemError(UNAUTHORIZED, "the token is unknown or revoked", headers=_CHALLENGE)
+    request[ACCESS] = found
+    if not enterprise and not found.is_authority:
+        raise ProblemError(FORBIDDEN, f"a {found.role} token may not be used here")
+    return found
+
+
+async def require_access(request: web.Request) -> AccessToken:
+    """Any valid token (inspector, regulator or enterprise), else a 401 problem."""
+    found = await optional_access(request, enterprise=True)
+    if found is None:
         raise ProblemError(
             UNAUTHORIZED,
-            "the token is unknown or revoked",
-            headers={"WWW-Authenticate": 'Bearer realm="traceledger"'},
+            "this resource needs 'Authorization: Bearer <token>'",
+            headers=_CHALLENGE,
         )
-    request[ACCESS] = found
     return found
 
 
 async def audit(request: web.Request, status: int) -> None:
-    """Record an inspector's or regulator's query (no-op for the public)."""
+    """Record a token holder's query (no-op for the public)."""
     access = request.get(ACCESS)
     if access is None:
         return

@@ -252,7 +252,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_token_add(args: argparse.Namespace) -> int:
     async def work(conn: db.Conn) -> int:
-        token_id, token = await tokens.add_token(conn, args.name, args.role)
+        token_id, token = await tokens.add_token(conn, args.name, args.role, args.enterprise)
         print(f"token {token_id} for {args.name} ({args.role}); it is shown only once:")
         print(token)
         return 0
@@ -392,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_add = token.add_parser("add", help="create a token (printed once, stored hashed)")
     token_add.add_argument("name", help="who holds it")
     token_add.add_argument("--role", choices=tokens.ROLES, required=True)
+    token_add.add_argument("--enterprise", type=int, help="enterprise id (role enterprise)")
     token_add.set_defaults(func=cmd_token_add)
     token_revoke = token.add_parser("revoke", help="revoke a token")
     token_revoke.add_argument("token_id", type=int)

@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
+from benchkit import pct, scratch_database, served
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from traceledger import db, registry
@@ -54,17 +50,6 @@ def document(start: int, size: int) -> dict[str, object]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def pct(values: list[float], q: float) -> float:
-    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
-
-
 async def copy_baseline(url: str, rows: int, per_commit: int, row_bytes: int) -> float:
     conn = await asyncpg.connect(url)
     try:
@@ -85,89 +70,52 @@ async def copy_baseline(url: str, rows: int, per_commit: int, row_bytes: int) ->
 
 
 async def run(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = os.environ.get("DATABASE_URL") or ""
-        if not server:
-            server = await asyncio.to_thread(db.start_embedded, Path(tmp) / "pgdata")
-        name = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(server)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        url = urlunsplit(urlsplit(server)._replace(path="/" + name))
+    async with scratch_database() as (url, tmp):
         pool = await db.connect_pool(url, min_size=1, max_size=2)
         key = Ed25519PrivateKey.generate()
         async with pool.acquire() as conn:
             await registry.add_enterprise(conn, "Bench", ["0614141"], key.public_key())
         await pool.close()
+        async with served(url, tmp / "home") as base, aiohttp.ClientSession() as http:
+            print(
+                "== capture over HTTP (server in its own process) vs raw COPY of as many"
+                " rows with as many commits"
+            )
+            print(
+                f"{'events/doc':>10} {'clients':>7} {'events/s':>9} {'COPY rows/s':>11}"
+                f" {'ratio':>6} {'ack p50 ms':>10} {'ack p99 ms':>10}"
+            )
+            serial = 0
+            for per_doc, clients, docs in ((1, 16, 2000), (100, 4, 300), (1000, 2, 40)):
+                bodies = []
+                for _ in range(docs):
+                    bodies.append(sign_document(document(serial, per_doc), key))
+                    serial += per_doc
+                latencies: list[float] = []
+                queue = iter(bodies)
 
-        port = free_port()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "--home",
-            f"{tmp}/home",
-            "--database-url",
-            url,
-            "serve",
-            "--port",
-            str(port),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            async with aiohttp.ClientSession() as http:
-                for _ in range(200):
-                    try:
-                        async with http.get(base + "/v1/log") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        await asyncio.sleep(0.1)
+                async def client(
+                    queue: Iterator[tuple[bytes, str]] = queue,
+                    latencies: list[float] = latencies,
+                ) -> None:
+                    for body, ctype in queue:
+                        t0 = time.perf_counter()
+                        async with http.post(
+                            base + "/v1/capture", data=body, headers={"Content-Type": ctype}
+                        ) as r:
+                            await r.read()
+                            assert r.status == 201, r.status
+                        latencies.append(time.perf_counter() - t0)
+
+                t = time.perf_counter()
+                await asyncio.gather(*(client() for _ in range(clients)))
+                rate = per_doc * docs / (time.perf_counter() - t)
+                copy = await copy_baseline(url, per_doc * docs, per_doc, 400)
                 print(
-                    "== capture over HTTP (server in its own process) vs raw COPY of as many"
-                    " rows with as many commits"
+                    f"{per_doc:>10} {clients:>7} {rate:>9,.0f} {copy:>11,.0f}"
+                    f" {rate / copy:>6.2f} {pct(latencies, 0.5) * 1e3:>10.1f}"
+                    f" {pct(latencies, 0.99) * 1e3:>10.1f}"
                 )
-                print(
-                    f"{'events/doc':>10} {'clients':>7} {'events/s':>9} {'COPY rows/s':>11}"
-                    f" {'ratio':>6} {'ack p50 ms':>10} {'ack p99 ms':>10}"
-                )
-                serial = 0
-                for per_doc, clients, docs in ((1, 16, 2000), (100, 4, 300), (1000, 2, 40)):
-                    bodies = []
-                    for _ in range(docs):
-                        bodies.append(sign_document(document(serial, per_doc), key))
-                        serial += per_doc
-                    latencies: list[float] = []
-                    queue = iter(bodies)
-
-                    async def client(
-                        queue: Iterator[tuple[bytes, str]] = queue,
-                        latencies: list[float] = latencies,
-                    ) -> None:
-                        for body, ctype in queue:
-                            t0 = time.perf_counter()
-                            async with http.post(
-                                base + "/v1/capture", data=body, headers={"Content-Type": ctype}
-                            ) as r:
-                                await r.read()
-                                assert r.status == 201, r.status
-                            latencies.append(time.perf_counter() - t0)
-
-                    t = time.perf_counter()
-                    await asyncio.gather(*(client() for _ in range(clients)))
-                    rate = per_doc * docs / (time.perf_counter() - t)
-                    copy = await copy_baseline(url, per_doc * docs, per_doc, 400)
-                    print(
-                        f"{per_doc:>10} {clients:>7} {rate:>9,.0f} {copy:>11,.0f}"
-                        f" {rate / copy:>6.2f} {pct(latencies, 0.5) * 1e3:>10.1f}"
-                        f" {pct(latencies, 0.99) * 1e3:>10.1f}"
-                    )
-        finally:
-            proc.terminate()
-            await proc.wait()
 
 
 if __name__ == "__main__":

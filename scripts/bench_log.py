@@ -15,18 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import os
 import random
 import statistics
-import tempfile
 import time
-import uuid
 from collections.abc import Awaitable
-from pathlib import Path
 
 import asyncpg
+from benchkit import pct, scratch_database
 
-from traceledger import db
 from traceledger.leaf import Leaf, sha256
 from traceledger.ledger import Ledger
 from traceledger.sequencer import Entry
@@ -54,16 +50,6 @@ def copy_rows(entries: list[Entry], start: int) -> list[tuple[object, ...]]:
         rows.append((i, e.identity, leaf, e.payload, None))
         prev = hashlib.sha256(b"\x00" + leaf).digest()
     return rows
-
-
-async def fresh_database(server: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(server)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    from urllib.parse import urlsplit, urlunsplit
-
-    return urlunsplit(urlsplit(server)._replace(path="/" + name))
 
 
 async def timed(work: Awaitable[object]) -> float:
@@ -103,17 +89,9 @@ async def bench_copy(pool: asyncpg.Pool, batch: int, total: int) -> float:
     return total / await timed(run())
 
 
-def pct(values: list[float], q: float) -> float:
-    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
-
-
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = os.environ.get("DATABASE_URL") or ""
-        if not server:
-            server = await asyncio.to_thread(db.start_embedded, Path(tmp) / "pgdata")
-        url = await fresh_database(server)
-        settings = Settings(home=Path(tmp) / "home", database_url=url, checkpoint_interval=0.5)
+    async with scratch_database() as (url, tmp):
+        settings = Settings(home=tmp / "home", database_url=url, checkpoint_interval=0.5)
         async with Ledger.open(settings) as ledger:
             print("== append throughput (entries/s), Python API vs raw COPY, same commit count")
             print(f"{'batch':>6} {'appenders':>9} {'ledger':>10} {'raw COPY':>10} {'ratio':>6}")

@@ -15,21 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import socket
-import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
+from benchkit import pct, scratch_database, served
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from traceledger import db, eventhash, registry
+from traceledger import eventhash, registry
 from traceledger.gs1 import check_digit
 from traceledger.ledger import Ledger
 from traceledger.sequencer import Entry
@@ -96,17 +91,6 @@ def _t(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-def pct(values: list[float], q: float) -> float:
-    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def fill(url: str, home: str, items: int, per_item: int) -> None:
     settings = Settings(home=Path(home), database_url=url, checkpoint_interval=0.5, pool_max=4)
     t = time.perf_counter()
@@ -156,47 +140,14 @@ async def measure(
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = os.environ.get("DATABASE_URL") or ""
-        if not server:
-            server = await asyncio.to_thread(db.start_embedded, Path(tmp) / "pgdata")
-        name = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(server)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        url = urlunsplit(urlsplit(server)._replace(path="/" + name))
+    async with scratch_database() as (url, tmp):
         per_item = args.events // args.items
         await fill(url, f"{tmp}/home", args.items, per_item)
-
-        port = free_port()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "--home",
-            f"{tmp}/home",
-            "--database-url",
-            url,
-            "serve",
-            "--port",
-            str(port),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
         keys = list(range(args.items))
-        try:
+        async with served(url, tmp / "home") as base:
             pool = await asyncpg.create_pool(url, min_size=args.clients, max_size=args.clients)
             connector = aiohttp.TCPConnector(limit=args.clients)
             async with aiohttp.ClientSession(connector=connector) as http:
-                for _ in range(300):
-                    try:
-                        async with http.get(base + "/v1/log") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        await asyncio.sleep(0.1)
 
                 async def select(n: int) -> None:
                     async with pool.acquire() as conn:
@@ -214,9 +165,6 @@ async def main(args: argparse.Namespace) -> None:
                 base_lat, base_rate = await measure(select, keys, args.clients, args.seconds)
                 look_lat, look_rate = await measure(lookup, keys, args.clients, args.seconds)
             await pool.close()
-        finally:
-            proc.terminate()
-            await proc.wait()
         print(
             f"\n== lookups at {args.events:,} events over {args.items:,} items, "
             f"{args.clients} concurrent clients, {args.seconds:g}s each"

@@ -14,6 +14,7 @@ from traceledger.checkpoint import open_checkpoint
 from traceledger.errors import BusyError
 from traceledger.leaf import GENESIS_HASH, Leaf
 from traceledger.ledger import Ledger
+from traceledger.reader import LogReader
 from traceledger.sequencer import Entry, Sequencer
 from traceledger.settings import Settings
 from traceledger.verify import verify_log
@@ -182,3 +183,17 @@ async def test_restart_resumes_the_same_log(settings: Settings) -> None:
         assert [a.index for a in more] == [5, 6, 7]
         await wait_for_checkpoint(ledger, 8)
         assert (await verify_log(ledger.pool)).entries == 8
+
+
+async def test_proofs_stay_right_when_the_node_cache_evicts_mid_request(ledger: Ledger) -> None:
+    await ledger.sequencer.append([entry(i) for i in range(1100)])
+    await wait_for_checkpoint(ledger, 1100)
+    cp = await ledger.reader.checkpoint()
+    leaves = await stored_leaves(ledger)
+    tiny = LogReader(ledger.pool, node_cache=3)
+    for _ in range(2):  # second round: partly cached, partly evicted
+        proofs = await tiny.inclusion_proofs(list(range(0, cp.size, 37)), cp.size)
+        for index, proof in proofs.items():
+            merkle.verify_inclusion(
+                merkle.leaf_hash(leaves[index]), index, cp.size, proof, cp.root_hash
+            )

@@ -54,6 +54,25 @@ class CheckedEvent:
     event_time: datetime
 
 
+def ilmd_fact(ilmd: Mapping[str, Any] | None, name: str) -> Any:
+    """An ILMD attribute by CBV name, however the sender prefixed it."""
+    if not isinstance(ilmd, Mapping):
+        return None
+    for key in (
+        f"cbvmda:{name}",
+        name,
+        f"urn:epcglobal:cbv:mda:{name}",
+        f"urn:epcglobal:cbv:mda#{name}",
+        f"https://ref.gs1.org/cbv/mda/{name}",
+    ):
+        if key in ilmd:
+            return ilmd[key]
+    for key, value in ilmd.items():
+        if isinstance(key, str) and key.rsplit(":", 1)[-1] == name:
+            return value
+    return None
+
+
 def parse_time(value: object) -> datetime:
     if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 date-time string")  # noqa: TRY004 - a value error to callers

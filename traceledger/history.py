@@ -36,25 +36,6 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def ilmd_fact(ilmd: Mapping[str, Any] | None, name: str) -> Any:
-    """An ILMD attribute by CBV name, however the sender prefixed it."""
-    if not isinstance(ilmd, Mapping):
-        return None
-    for key in (
-        f"cbvmda:{name}",
-        name,
-        f"urn:epcglobal:cbv:mda:{name}",
-        f"urn:epcglobal:cbv:mda#{name}",
-        f"https://ref.gs1.org/cbv/mda/{name}",
-    ):
-        if key in ilmd:
-            return ilmd[key]
-    for key, value in ilmd.items():
-        if isinstance(key, str) and key.rsplit(":", 1)[-1] == name:
-            return value
-    return None
-
-
 @dataclass(slots=True)
 class Via:
     """Why events on `key` belong to the history, and during which time."""
@@ -97,7 +78,7 @@ class HistoryService:
     async def history(self, key: GS1Key, *, inspector: bool = False) -> dict[str, Any]:
         checkpoint = await self._reader.checkpoint()
         async with self._pool.acquire() as conn:
-            walk = _Walk(conn)
+            walk = Walk(conn)
             await walk.run(key)
             if not walk.events:
                 raise NotFoundError(f"nothing is recorded about {key.canonical()}")
@@ -136,7 +117,41 @@ class HistoryService:
         }
 
 
-class _Walk:
+async def events_naming(conn: Any, keys: list[str], limit: int = MAX_EVENTS) -> list[EventRow]:
+    """Every indexed event naming any of `keys`, with all the keys it names, in time order."""
+    rows = await conn.fetch(
+        # LATERAL: fetch each matched event's other keys through the idx index, whatever
+        # the planner believes about how many events the keys match.
+        "SELECT e.*, k2.all_keys, k2.all_roles"
+        " FROM (SELECT DISTINCT idx FROM event_keys WHERE key = ANY($1::text[])) m"
+        " JOIN events e ON e.idx = m.idx"
+        " CROSS JOIN LATERAL (SELECT array_agg(k.key) AS all_keys,"
+        "                            array_agg(k.role) AS all_roles"
+        "                     FROM event_keys k WHERE k.idx = m.idx) k2"
+        " ORDER BY e.event_time, e.idx LIMIT $2",
+        keys,
+        limit,
+    )
+    return [
+        EventRow(
+            r["idx"],
+            r["event_id"],
+            r["event_type"],
+            r["event_time"],
+            r["action"],
+            r["biz_step"],
+            r["disposition"],
+            r["read_point"],
+            r["biz_location"],
+            r["enterprise_id"],
+            r["corrects"],
+            list(zip(r["all_keys"], r["all_roles"], strict=True)),
+        )
+        for r in rows
+    ]
+
+
+class Walk:
     """Breadth-first walk from an item over lots, containers and transformation inputs."""
 
     def __init__(self, conn: Any) -> None:
@@ -158,70 +173,37 @@ class _Walk:
         depth = 0
         while frontier and depth <= MAX_DEPTH and len(self.events) < MAX_EVENTS:
             self.seen.update(frontier)
-            rows = await self._events_for(frontier)
+            rows = await events_naming(self.conn, list(frontier))
             frontier = {}
             if lot is None and depth == 0 and key.serial is not None:
-                frontier.update(await self._lot_from_commissioning(key, rows))
+                frontier.update(self._lot_from_commissioning(rows))
             for row in rows:  # in time order, so an ADD is seen before its DELETE
                 for k, role in row.keys:
+                    if role == "lotMember":
+                        continue  # another serial of the lot being made: not this item's
                     via = self.seen.get(k)
                     if via is None or not via.since <= row.event_time <= via.until:
                         continue
                     self.events.setdefault(row.idx, row)
                     known = self.relation.get(row.idx)
-                    # An event naming the item and its lot is the item's own event.
-                    if known is None or _RANK[via.relation] < _RANK[known.relation]:
+                    # An event naming several keys belongs to the one nearest the item
+                    # (naming the item and its lot, it is the item's own event).
+                    if known is None or (via.depth, _RANK[via.relation]) < (
+                        known.depth,
+                        _RANK[known.relation],
+                    ):
                         self.relation[row.idx] = via
                     self._next_hops(row, k, role, via, frontier)
             frontier = {k: v for k, v in frontier.items() if k not in self.seen}
             depth += 1
 
-    async def _events_for(self, keys: Mapping[str, Via]) -> list[EventRow]:
-        rows = await self.conn.fetch(
-            "SELECT e.*, array_agg(k2.key) AS all_keys, array_agg(k2.role) AS all_roles"
-            " FROM (SELECT DISTINCT idx FROM event_keys WHERE key = ANY($1::text[])) m"
-            " JOIN events e ON e.idx = m.idx JOIN event_keys k2 ON k2.idx = m.idx"
-            " GROUP BY e.idx ORDER BY e.event_time, e.idx LIMIT $2",
-            list(keys),
-            MAX_EVENTS,
-        )
-        return [
-            EventRow(
-                r["idx"],
-                r["event_id"],
-                r["event_type"],
-                r["event_time"],
-                r["action"],
-                r["biz_step"],
-                r["disposition"],
-                r["read_point"],
-                r["biz_location"],
-                r["enterprise_id"],
-                r["corrects"],
-                list(zip(r["all_keys"], r["all_roles"], strict=True)),
-            )
-            for r in rows
-        ]
-
-    async def _lot_from_commissioning(self, key: GS1Key, rows: list[EventRow]) -> dict[str, Via]:
-        """A serial's lot from the ILMD of the event that created it."""
-        creating = [
-            r.idx for r in rows if r.action == "ADD" or r.event_type == "TransformationEvent"
-        ]
-        if not creating:
-            return {}
-        for r in await self.conn.fetch(
-            "SELECT payload FROM entries WHERE idx = ANY($1::bigint[]) ORDER BY idx", creating
-        ):
-            if r["payload"] is None:
-                continue
-            lot_number = ilmd_fact(json.loads(r["payload"]).get("ilmd"), "lotNumber")
-            if isinstance(lot_number, str) and key.class_key() is not None:
-                gtin = key.class_key()
-                assert gtin is not None
-                lot_key = GS1Key(gtin.scheme, gtin.key, lot=lot_number).canonical()
-                self.lot_of_item = lot_key
-                return {lot_key: Via("lot", lot_key)}
+    def _lot_from_commissioning(self, rows: list[EventRow]) -> dict[str, Via]:
+        """A serial's lot, from the event that created it with the lot in its ILMD."""
+        for row in rows:
+            lots = [k for k, role in row.keys if role == "lotMember"]
+            if lots:
+                self.lot_of_item = lots[0]
+                return {lots[0]: Via("lot", lots[0])}
         return {}
 
     def _next_hops(
@@ -246,7 +228,7 @@ class _Walk:
             )
             for k in inputs:
                 hops[k] = Via("input", k, depth=via.depth + 1)
-                ik = _parse(k)
+                ik = parse_key(k)
                 # An input serial brings its lot with it.
                 lot = ik.lot_key() if ik is not None else None
                 if lot is not None and lot.canonical() != k:
@@ -271,7 +253,8 @@ class _Walk:
         return {r["id"]: (r["name"], r["role"]) for r in rows}
 
 
-def _parse(key: str) -> GS1Key | None:
+def parse_key(key: str) -> GS1Key | None:
+    """A GS1Key from an index key ("01/<gtin>/10/<lot>"); None for non-GS1 keys."""
     try:
         return parse_identifier("https://id.gs1.org/" + key) if key[:1].isdigit() else None
     except IdentifierError:
@@ -365,7 +348,7 @@ def _certifications(event: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _product_and_origin(
-    walk: _Walk,
+    walk: Walk,
     payloads: Mapping[int, tuple[bytes, bytes | None]],
     names: Mapping[int, tuple[str, str]],
     key: GS1Key,

@@ -15,11 +15,11 @@ from typing import Any
 
 import asyncpg
 
-from traceledger import cbv, dsse
+from traceledger import catalog, cbv, dsse
 from traceledger.db import Conn
-from traceledger.epcis import EVENT_TYPES, parse_time, raw_mentions
+from traceledger.epcis import EVENT_TYPES, ilmd_fact, parse_time, raw_mentions
 from traceledger.errors import IdentifierError, MalformedError
-from traceledger.gs1 import parse_identifier
+from traceledger.gs1 import GS1Key, parse_identifier
 from traceledger.leader import LeaderTask
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,29 @@ def _place(event: Mapping[str, Any], field: str) -> str | None:
     return None
 
 
+def lot_members(idx: int, event: Mapping[str, Any]) -> set[tuple[str, int, str]]:
+    """(lot key, idx, "lotMember") when an event creates serials of a lot named in its ILMD.
+
+    A serial's EPC does not carry its lot; the creating event's ILMD does. Indexing the
+    link lets a recall or forward trace of a lot reach every serial made in it.
+    """
+    lot = ilmd_fact(event.get("ilmd"), "lotNumber")
+    creates = ("epc",) if event.get("action") == "ADD" else ("output",)
+    if not isinstance(lot, str) or event.get("type") not in ("ObjectEvent", "TransformationEvent"):
+        return set()
+    found = set()
+    for uri, role, _ in raw_mentions(event):
+        if role not in creates or not isinstance(uri, str):
+            continue
+        try:
+            key = parse_identifier(uri)
+        except IdentifierError:
+            continue
+        if key is not None and key.scheme == "gtin" and key.serial is not None:
+            found.add((GS1Key("gtin", key.key, lot=lot).canonical(), idx, "lotMember"))
+    return found
+
+
 def index_event(idx: int, event: Mapping[str, Any], enterprise_id: int | None) -> IndexedEvent:
     keys = sorted(
         {
@@ -67,6 +90,7 @@ def index_event(idx: int, event: Mapping[str, Any], enterprise_id: int | None) -
             for uri, role, _ in raw_mentions(event)
             if isinstance(uri, str)
         }
+        | lot_members(idx, event)
     )
     row = (
         idx,
@@ -106,7 +130,10 @@ class Indexer:
             indexed: list[IndexedEvent] = []
             for r in rows:
                 event = _as_event(r["payload"])
-                if event is None:
+                if event is None:  # not an EPCIS event: maybe a risk catalog version
+                    env = r["envelope_hash"]
+                    signer = signers.get(bytes(env)) if env is not None else None
+                    await catalog.index_entry(conn, r["idx"], r["payload"], signer)
                     continue
                 env = r["envelope_hash"]
                 try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -13,8 +14,7 @@ from traceledger.leaf import Leaf
 from traceledger.tiles import (
     MAX_LEVEL,
     TILE_WIDTH,
-    TileKey,
-    node_from_tiles,
+    NodeCache,
     tile_width,
     tiles_for_nodes,
 )
@@ -30,8 +30,9 @@ class StoredEntry:
 
 
 class LogReader:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, node_cache: int = 200_000) -> None:
         self._pool = pool
+        self._nodes = NodeCache(node_cache)
 
     async def checkpoint(self) -> SignedCheckpoint:
         async with self._pool.acquire() as conn:
@@ -67,14 +68,8 @@ class LogReader:
         if any(not 0 <= i < size for i in indexes):
             raise RangeError(f"an index is not in a tree of size {size}")
         ranges = {i: merkle.inclusion_ranges(i, size) for i in indexes}
-        tiles = await self._tiles_for([r for rs in ranges.values() for r in rs])
-        return {
-            i: [
-                merkle.range_hash(a, b, lambda lv, ix: node_from_tiles(tiles, lv, ix))
-                for a, b in rs
-            ]
-            for i, rs in ranges.items()
-        }
+        node = await self._node_source([r for rs in ranges.values() for r in rs])
+        return {i: [merkle.range_hash(a, b, node) for a, b in rs] for i, rs in ranges.items()}
 
     async def consistency_proof(self, first: int, second: int) -> list[bytes]:
         await self._check_size(second)
@@ -128,14 +123,19 @@ class LogReader:
         if not 0 <= size <= cp.size:
             raise RangeError(f"tree size {size} is beyond the latest checkpoint ({cp.size})")
 
-    async def _tiles_for(self, ranges: list[tuple[int, int]]) -> dict[TileKey, bytes]:
-        nodes = [n for a, b in ranges for n in merkle.perfect_nodes(a, b)]
-        async with self._pool.acquire() as conn:
-            return await fetch_tiles(conn, tiles_for_nodes(nodes))
+    async def _node_source(self, ranges: list[tuple[int, int]]) -> Callable[[int, int], bytes]:
+        """node(level, index) for every perfect node of `ranges`, fetching only the tiles
+        that cached hashes do not already cover."""
+        wanted = {n for a, b in ranges for n in merkle.perfect_nodes(a, b)}
+        # Take the cached hashes first: computing the others may evict some of them.
+        hashes = {n: h for n in wanted if (h := self._nodes.get(*n)) is not None}
+        missing = wanted - hashes.keys()
+        if missing:
+            async with self._pool.acquire() as conn:
+                tiles = await fetch_tiles(conn, tiles_for_nodes(missing))
+            hashes.update({n: self._nodes.node(tiles, *n) for n in missing})
+        return lambda level, index: hashes[(level, index)]
 
     async def _proof(self, ranges: list[tuple[int, int]]) -> list[bytes]:
-        tiles = await self._tiles_for(ranges)
-        return [
-            merkle.range_hash(a, b, lambda lv, ix: node_from_tiles(tiles, lv, ix))
-            for a, b in ranges
-        ]
+        node = await self._node_source(ranges)
+        return [merkle.range_hash(a, b, node) for a, b in ranges]

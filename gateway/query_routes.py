@@ -1,0 +1,131 @@
+"""The EPCIS 2.0 query interface and lot exports, for token holders.
+
+`GET /v1/events` answers the EPCIS 2.0 REST binding's simple event query parameters;
+`GET /v1/export/{digital link path}.jsonld` and `.csv` export a lot's trace record.
+Inspectors and regulators see everything, an enterprise token its own events and the
+events on its goods. Every request by a token holder lands in the audit trail, refusals
+included.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.auth import audit, require_access
+from gateway.keys import HISTORY, LEDGER
+from gateway.problems import BAD_REQUEST, FORBIDDEN, ProblemError, problem_for
+from gateway.qr_routes import public_base
+from traceledger.errors import TraceledgerError
+from traceledger.export import ExportService, LotExport, csv_text, epcis_document, may_export
+from traceledger.gs1 import GS1Key, parse_digital_link
+from traceledger.query import QueryParameterError, QueryService, Viewer, parse_query
+from traceledger.tokens import AccessToken
+
+routes = web.RouteTableDef()
+
+EXPORT_PREFIX = "/v1/export/"
+_PRIVATE = {"Vary": "Authorization", "Cache-Control": "no-store"}
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+async def _audited(
+    request: web.Request, work: Callable[[AccessToken], Awaitable[web.Response]]
+) -> web.Response:
+    """Run `work` for the caller's token and audit the outcome, whatever it is."""
+    access = await require_access(request)
+    try:
+        response = await work(access)
+    except QueryParameterError as exc:
+        await audit(request, BAD_REQUEST.status)
+        raise ProblemError(BAD_REQUEST, str(exc), parameter=exc.parameter) from exc
+    except TraceledgerError as exc:
+        problem = problem_for(exc)
+        await audit(request, problem.kind.status)
+        raise problem from exc
+    except ProblemError as exc:
+        await audit(request, exc.kind.status)
+        raise
+    await audit(request, response.status)
+    return response
+
+
+async def _viewer(request: web.Request, access: AccessToken) -> Viewer:
+    service = QueryService(request.app[LEDGER].pool)
+    return await service.viewer(None if access.is_authority else access.enterprise_id)
+
+
+@routes.get("/v1/events")
+async def events(request: web.Request) -> web.Response:
+    async def work(access: AccessToken) -> web.Response:
+        query = parse_query({name: request.query.getall(name) for name in request.query})
+        service = QueryService(request.app[LEDGER].pool)
+        page = await service.events(query, await _viewer(request, access))
+        token = page.next_page_token
+        body = b'{"events":[%s],"nextPageToken":%s}' % (
+            b",".join(page.events),
+            json.dumps(token).encode(),
+        )
+        headers = dict(_PRIVATE)
+        if token is not None:
+            following = request.rel_url.update_query(nextPageToken=token)
+            headers["Link"] = f'<{public_base(request)}{following}>; rel="next"'
+        return web.Response(body=body, content_type="application/json", headers=headers)
+
+    return await _audited(request, work)
+
+
+def _export_key(request: web.Request, suffix: str) -> GS1Key:
+    # The raw path keeps percent-encoding, which Digital Link values may need.
+    raw = request.raw_path.split("?", 1)[0].removeprefix(EXPORT_PREFIX).removesuffix(suffix)
+    return parse_digital_link("https://id.gs1.org/" + raw)
+
+
+async def _collect(request: web.Request, access: AccessToken, suffix: str) -> LotExport:
+    key = _export_key(request, suffix)
+    viewer = await _viewer(request, access)
+    if not may_export(viewer, key):
+        raise ProblemError(
+            FORBIDDEN,
+            f"{key.canonical()} is not under your company prefixes; only its owner, "
+            "inspectors and regulators may export it",
+        )
+    ledger = request.app[LEDGER]
+    service = ExportService(ledger.pool, ledger.reader, request.app[HISTORY])
+    return await service.collect(key, viewer)
+
+
+def _attachment(key: GS1Key, extension: str) -> dict[str, str]:
+    name = _FILENAME_UNSAFE.sub("_", key.canonical().replace("/", "_")).strip("_")
+    return {**_PRIVATE, "Content-Disposition": f'attachment; filename="{name}.{extension}"'}
+
+
+@routes.get(EXPORT_PREFIX + "{path:.+}.jsonld")
+async def export_jsonld(request: web.Request) -> web.Response:
+    async def work(access: AccessToken) -> web.Response:
+        export = await _collect(request, access, ".jsonld")
+        return web.Response(
+            text=json.dumps(epcis_document(export), ensure_ascii=False),
+            content_type="application/ld+json",
+            headers=_attachment(export.key, "jsonld"),
+        )
+
+    return await _audited(request, work)
+
+
+@routes.get(EXPORT_PREFIX + "{path:.+}.csv")
+async def export_csv(request: web.Request) -> web.Response:
+    async def work(access: AccessToken) -> web.Response:
+        export = await _collect(request, access, ".csv")
+        headers = _attachment(export.key, "csv")
+        return web.Response(
+            text=csv_text(export),
+            content_type="text/csv",
+            charset="utf-8",
+            headers=headers,
+        )
+
+    return await _audited(request, work)

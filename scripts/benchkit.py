@@ -1,0 +1,81 @@
+"""Plumbing the benchmarks share: a scratch database, a served ledger, percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+
+from traceledger import db
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pct(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+@contextlib.asynccontextmanager
+async def scratch_database() -> AsyncIterator[tuple[str, Path]]:
+    """(DSN of a new empty database, a temp folder): on DATABASE_URL's server if set,
+    else on a throwaway embedded PostgreSQL."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = os.environ.get("DATABASE_URL") or ""
+        if not server:
+            server = await asyncio.to_thread(db.start_embedded, Path(tmp) / "pgdata")
+        name = f"bench_{uuid.uuid4().hex[:10]}"
+        admin = await asyncpg.connect(server)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.close()
+        yield urlunsplit(urlsplit(server)._replace(path="/" + name)), Path(tmp)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def served(url: str, home: Path) -> AsyncIterator[str]:
+    """`traceledger serve` on `url` in its own process; yields its base URL once ready."""
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "--home",
+        str(home),
+        "--database-url",
+        url,
+        "serve",
+        "--port",
+        str(port),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(base + "/v1/log") as r:
+                        if r.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        await proc.wait()
