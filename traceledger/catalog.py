@@ -29,13 +29,12 @@ from typing import Any
 import asyncpg
 
 from traceledger import dsse, registry
-from traceledger.capture import JSON_TYPES, MSGPACK_TYPES, load_json
+from traceledger.capture import load_json, parse_envelope
 from traceledger.db import Conn
 from traceledger.epcis import ilmd_fact, parse_time
 from traceledger.errors import (
     ForbiddenError,
     IdentifierError,
-    SignatureError,
     TraceledgerError,
     UnsupportedMediaError,
 )
@@ -307,28 +306,9 @@ class Published:
     replayed: bool
 
 
-def _parse_envelope(body: bytes, content_type: str) -> dsse.Envelope:
-    if content_type in JSON_TYPES:
-        return dsse.from_json_object(load_json(body, "body"))
-    if content_type in MSGPACK_TYPES:
-        return dsse.parse_msgpack(body)
-    raise UnsupportedMediaError(
-        f"Content-Type {content_type!r} is not accepted; send the DSSE envelope as "
-        "application/json or application/msgpack"
-    )
-
-
 async def _authority_signer(conn: Conn, envelope: dsse.Envelope) -> registry.Enterprise:
     """The signing enterprise, verified exactly as capture verifies; it must be an authority."""
-    keys = await registry.keys_by_id(conn, [s.keyid for s in envelope.signatures])
-    active = {k: info.public_key for k, info in keys.items() if info.revoked_at is None}
-    if keys and not active:
-        revoked = ", ".join(
-            f"{k} (revoked {i.revoked_at:%Y-%m-%d %H:%M:%SZ})" for k, i in keys.items()
-        )
-        raise SignatureError(f"the envelope is signed only by revoked keys: {revoked}")
-    signer_key = dsse.verify(envelope, active.get)
-    enterprise = await registry.get_enterprise(conn, keys[signer_key].enterprise_id)
+    enterprise = await registry.verified_signer(conn, envelope)
     if not enterprise.is_authority:
         raise ForbiddenError(
             f"{enterprise.name} is not an authority; only authorities publish risk catalogs"
@@ -748,7 +728,7 @@ class CatalogService:
 
     async def publish(self, body: bytes, content_type: str) -> Published:
         """Verify, validate and append one authority-signed catalog version."""
-        envelope = _parse_envelope(body, content_type)
+        envelope = parse_envelope(body, content_type)
         async with self._pool.acquire() as conn:
             await _authority_signer(conn, envelope)
             if envelope.payload_type != PAYLOAD_TYPE:

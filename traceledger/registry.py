@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from traceledger.db import Conn
-from traceledger.dsse import keyid
-from traceledger.errors import RegistryError
+from traceledger.dsse import Envelope, keyid, verify
+from traceledger.errors import RegistryError, SignatureError
 
 ROLES = ("enterprise", "authority")
 
@@ -171,3 +171,20 @@ async def list_enterprises(conn: Conn, only: int | None = None) -> list[Enterpri
         )
         for r in rows
     ]
+
+
+async def verified_signer(conn: Conn, envelope: Envelope) -> Enterprise:
+    """The enterprise whose registered, active key signed the envelope.
+
+    Unknown keys are ignored, a wrong signature by a known key is refused, and an
+    envelope signed only by revoked keys is refused saying when they were revoked.
+    """
+    keys = await keys_by_id(conn, [s.keyid for s in envelope.signatures])
+    active = {k: info.public_key for k, info in keys.items() if info.revoked_at is None}
+    if keys and not active:
+        revoked = ", ".join(
+            f"{k} (revoked {i.revoked_at:%Y-%m-%d %H:%M:%SZ})" for k, i in keys.items()
+        )
+        raise SignatureError(f"the envelope is signed only by revoked keys: {revoked}")
+    signer_key = verify(envelope, active.get)
+    return await get_enterprise(conn, keys[signer_key].enterprise_id)
