@@ -4,6 +4,7 @@ token and role refusals, and the audit trail."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.keys import CAPTURE, LEDGER
 from tests.conftest import wait_for_checkpoint
-from traceledger import scenario, tokens
+from traceledger import catalog, dsse, scenario, tokens
 
 Client = TestClient[web.Request, web.Application]
 LOT_A = f"01/{scenario.CAN}/10/{scenario.LOT_A}"
@@ -121,3 +122,39 @@ async def test_tokens_and_roles_are_enforced_and_queries_audited(
     assert len(rows) == before + 1
     assert rows[-1]["path"] == f"/v1/origin/{LOT_A}"
     assert (await get(client, f"/v1/origin/{LOT_A}", loaded["inspector"]))[0] == 401
+
+
+async def test_origin_flags_lots_on_the_high_risk_catalog(
+    client: Client, loaded: dict[str, str]
+) -> None:
+    authority = scenario.party_key(scenario.AUTHORITY.name)
+    doc = {
+        "type": catalog.CATALOG_TYPE,
+        "catalog": "high-risk",
+        "version": 1,
+        "effectiveFrom": "2026-01-01T00:00:00+08:00",
+        "ports": [f"414/{scenario.PORT}"],
+        "entries": [
+            {
+                "companyPrefix": scenario.PRODUCER.prefixes[0],
+                "countryOfOrigin": "NZ",
+                "reason": "dairy from a region under watch",
+                "inspectionRate": 0.5,
+            }
+        ],
+    }
+    body = dsse.sign(catalog.PAYLOAD_TYPE, json.dumps(doc).encode(), authority).to_json()
+    response = await client.post(
+        "/v1/catalogs", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 201, await response.text()
+    ledger = client.app[LEDGER]
+    async with ledger.pool.acquire() as conn:
+        size = await conn.fetchval("SELECT size FROM log_head")
+        for _ in range(500):
+            if await conn.fetchval("SELECT next_idx FROM index_state") >= size:
+                break
+            await asyncio.sleep(0.02)
+    status, answer = await get(client, f"/v1/origin/{LOT_A}", loaded["inspector"])
+    assert status == 200, answer
+    assert any(h["reason"] == "dairy from a region under watch" for h in answer["catalogHits"])

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from traceledger.catalog import catalog_hits
 from traceledger.errors import NotFoundError, RangeError
 from traceledger.gs1 import GS1Key
 from traceledger.history import EventRow, HistoryService, events_naming, parse_key
@@ -148,6 +149,8 @@ class TraceService:
                     walk_inputs(item["key"], item["inputs"], level + 1)
 
         walk_inputs(history["identifier"]["key"], history["origin"]["inputs"], 1)
+        async with self._pool.acquire() as conn:
+            hits = await catalog_hits(conn, list(nodes), None)
         unique_edges = list(
             {(e["from"], e["to"], e["type"], e.get("index")): e for e in edges}.values()
         )
@@ -158,6 +161,8 @@ class TraceService:
             "status": history["status"],
             "nodes": list(nodes.values()),
             "edges": unique_edges,
+            # High-risk and port special-control catalog entries any node matches.
+            "catalogHits": hits,
             "treeSize": history["treeSize"],
             "checkpoint": history["checkpoint"],
         }
