@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Origin and forward trace at scale: a graph of --lots lots, --depth transformation levels.
+
+Level-0 lots are commissioned; each lot of a higher level is blended from two random
+lots of the level below (a TransformationEvent), and every lot is received somewhere.
+Then `traceledger serve` runs in its own process and this process asks, with an
+inspector token, for the origin of random top-level lots (the whole upstream tree) and
+the forward trace of random level-0 lots (everything made from them), from --clients
+concurrent clients. Baseline: one indexed SELECT on event_keys at the same
+concurrency, in the same run. Uses DATABASE_URL if set, else an embedded server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+from benchkit import pct, scratch_database, served
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from traceledger import eventhash, registry, tokens
+from traceledger.gs1 import check_digit
+from traceledger.ledger import Ledger
+from traceledger.sequencer import Entry
+from traceledger.settings import Settings
+
+GCP = "0614141"
+GTIN = "0" + GCP + "20000" + check_digit("0" + GCP + "20000")
+
+
+def lot_class(n: int) -> str:
+    return f"urn:epc:class:lgtin:{GCP}.020000.L{n}"
+
+
+def lot_key(n: int) -> str:
+    return f"01/{GTIN}/10/L{n}"
+
+
+def when(n: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_767_225_600 + n * 30))
+
+
+def graph_events(lots: int, depth: int, rng: random.Random) -> list[dict[str, object]]:
+    per_level = lots // (depth + 1)
+    events: list[dict[str, object]] = []
+    for n in range(lots):
+        level = min(n // per_level, depth)
+        if level == 0:
+            events.append(
+                {
+                    "type": "ObjectEvent",
+                    "action": "ADD",
+                    "bizStep": "commissioning",
+                    "quantityList": [{"epcClass": lot_class(n), "quantity": 100}],
+                    "eventTime": when(n),
+                    "eventTimeZoneOffset": "+00:00",
+                    "ilmd": {"cbvmda:countryOfOrigin": "NZ"},
+                }
+            )
+        else:
+            below = range((level - 1) * per_level, level * per_level)
+            inputs = rng.sample(below, 2)
+            events.append(
+                {
+                    "type": "TransformationEvent",
+                    "bizStep": "commissioning",
+                    "inputQuantityList": [
+                        {"epcClass": lot_class(i), "quantity": 50} for i in inputs
+                    ],
+                    "outputQuantityList": [{"epcClass": lot_class(n), "quantity": 100}],
+                    "eventTime": when(n),
+                    "eventTimeZoneOffset": "+00:00",
+                }
+            )
+        events.append(
+            {
+                "type": "ObjectEvent",
+                "action": "OBSERVE",
+                "bizStep": "receiving",
+                "quantityList": [{"epcClass": lot_class(n)}],
+                "eventTime": when(n + 1),
+                "eventTimeZoneOffset": "+00:00",
+                "bizLocation": {"id": f"urn:epc:id:sgln:{GCP}.{n % 500:05d}.0"},
+            }
+        )
+    return events
+
+
+async def fill(url: str, home: Path, args: argparse.Namespace) -> str:
+    settings = Settings(home=home, database_url=url, checkpoint_interval=0.5, pool_max=4)
+    t = time.perf_counter()
+    async with Ledger.open(settings) as ledger:
+        async with ledger.pool.acquire() as conn:
+            await registry.add_enterprise(
+                conn, "Bench", [GCP], Ed25519PrivateKey.generate().public_key()
+            )
+            _, token = await tokens.add_token(conn, "bench inspector", "inspector")
+        events = graph_events(args.lots, args.depth, random.Random(7))
+        for start in range(0, len(events), 5000):
+            batch = []
+            for event in events[start : start + 5000]:
+                digest = eventhash.event_hash(event)
+                event["eventID"] = eventhash.event_hash_id(digest)
+                batch.append(Entry(digest, json.dumps(event, separators=(",", ":")).encode()))
+            await ledger.sequencer.append(batch)
+        async with ledger.pool.acquire() as conn:
+            while await conn.fetchval("SELECT next_idx FROM index_state") < len(
+                events
+            ) or await conn.fetchval("SELECT max(size) FROM checkpoints") < len(events):
+                await asyncio.sleep(1)
+            await conn.execute("ANALYZE")
+    print(
+        f"{len(events):,} events over {args.lots:,} lots in {args.depth} levels, "
+        f"loaded in {time.perf_counter() - t:.0f}s",
+        flush=True,
+    )
+    return token
+
+
+async def measure(
+    fetch: Callable[[int], Awaitable[None]], keys: list[int], clients: int, seconds: float
+) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    rng = random.Random(1)
+
+    async def client() -> None:
+        while time.perf_counter() < deadline:
+            n = rng.choice(keys)
+            t0 = time.perf_counter()
+            await fetch(n)
+            latencies.append(time.perf_counter() - t0)
+
+    t = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return latencies, len(latencies) / (time.perf_counter() - t)
+
+
+async def main(args: argparse.Namespace) -> None:
+    async with scratch_database() as (url, tmp):
+        token = await fill(url, tmp / "home", args)
+        per_level = args.lots // (args.depth + 1)
+        top = list(range(args.depth * per_level, args.lots))
+        bottom = list(range(per_level))
+        headers = {"Authorization": f"Bearer {token}"}
+        async with served(url, tmp / "home") as base:
+            pool = await asyncpg.create_pool(url, min_size=args.clients, max_size=args.clients)
+            async with aiohttp.ClientSession(headers=headers) as http:
+
+                async def select(n: int) -> None:
+                    async with pool.acquire() as conn:
+                        await conn.fetch(
+                            "SELECT idx, role FROM event_keys WHERE key = $1", lot_key(n)
+                        )
+
+                async def origin(n: int) -> None:
+                    async with http.get(f"{base}/v1/origin/{lot_key(n)}") as r:
+                        assert r.status == 200, await r.text()
+                        await r.read()
+
+                async def forward(n: int) -> None:
+                    async with http.get(f"{base}/v1/trace/forward/{lot_key(n)}") as r:
+                        assert r.status == 200, await r.text()
+                        await r.read()
+
+                results = [
+                    (
+                        "indexed SELECT (baseline)",
+                        *await measure(select, top, args.clients, args.seconds),
+                    ),
+                    (
+                        f"origin, depth {args.depth}",
+                        *await measure(origin, top, args.clients, args.seconds),
+                    ),
+                    (
+                        f"forward trace, depth {args.depth}",
+                        *await measure(forward, bottom, args.clients, args.seconds),
+                    ),
+                ]
+            await pool.close()
+        print(f"\n== {args.clients} concurrent clients, {args.seconds:g}s each")
+        print(f"{'':>28} {'p50 ms':>8} {'p99 ms':>8} {'per s':>8}")
+        for label, lat, rate in results:
+            print(
+                f"{label:>28} {pct(lat, 0.5) * 1e3:>8.2f} {pct(lat, 0.99) * 1e3:>8.2f}"
+                f" {rate:>8,.1f}"
+            )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--lots", type=int, default=100_000)
+    parser.add_argument("--depth", type=int, default=6)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=15)
+    asyncio.run(main(parser.parse_args()))
