@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from gateway.keys import LEDGER
-from gateway.problems import FORBIDDEN, UNAUTHORIZED, ProblemError
+from gateway.problems import FORBIDDEN, UNAUTHORIZED, ProblemError, problem_for
+from traceledger.errors import TraceledgerError
 from traceledger.tokens import AccessToken, check_token, record_access
 
 ACCESS = web.RequestKey("access", AccessToken)
@@ -61,3 +65,34 @@ async def audit(request: web.Request, status: int) -> None:
         return
     async with request.app[LEDGER].pool.acquire() as conn:
         await record_access(conn, access.id, request.method, request.path_qs, status)
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+async def _require_official(request: web.Request) -> None:
+    if await optional_access(request) is None:
+        raise ProblemError(
+            UNAUTHORIZED, "an inspector or regulator token is required", headers=_CHALLENGE
+        )
+
+
+def official(handler: Handler) -> Handler:
+    """Inspectors and regulators only (401 without a token, 403 for an enterprise's);
+    the query and its outcome go to the audit trail."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            await _require_official(request)
+            response = await handler(request)
+        except ProblemError as exc:
+            await audit(request, exc.kind.status)
+            raise
+        except TraceledgerError as exc:
+            await audit(request, problem_for(exc).kind.status)
+            raise
+        await audit(request, response.status)
+        return response
+
+    return wrapped

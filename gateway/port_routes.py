@@ -7,24 +7,19 @@ inspectors and regulators (bearer token; every query is audited).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from aiohttp import web
 
-from gateway.auth import audit, optional_access
+from gateway.auth import official
 from gateway.capture_routes import read_limited
 from gateway.keys import LEDGER, SETTINGS
 from gateway.params import parse_int
 from gateway.problems import (
     BAD_REQUEST,
-    FORBIDDEN,
     NOT_FOUND,
-    UNAUTHORIZED,
     ProblemError,
     ProblemType,
-    problem_for,
 )
 from traceledger.catalog import (
     CATALOGS,
@@ -35,8 +30,7 @@ from traceledger.catalog import (
     port_key,
 )
 from traceledger.epcis import parse_time
-from traceledger.errors import IdentifierError, TraceledgerError
-from traceledger.tokens import AccessToken
+from traceledger.errors import IdentifierError
 
 routes = web.RouteTableDef()
 
@@ -47,49 +41,13 @@ INVALID_CATALOG = ProblemType("invalid-catalog", "The catalog document is not va
 STALE_CATALOG = ProblemType(
     "stale-catalog-version", "A version at least as new is already recorded", 409
 )
-OFFICIAL_ROLES = ("inspector", "regulator")
 MAX_LIMIT = 1000
-
-Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def _service(request: web.Request) -> CatalogService:
     ledger = request.app[LEDGER]
     rate = request.app.get(BASE_RATE, DEFAULT_BASE_RATE)
     return CatalogService(ledger.pool, ledger.sequencer, base_rate=rate)
-
-
-async def _require_official(request: web.Request) -> AccessToken:
-    access = await optional_access(request)
-    if access is None:
-        raise ProblemError(
-            UNAUTHORIZED,
-            "an inspector or regulator token is required",
-            headers={"WWW-Authenticate": 'Bearer realm="traceledger"'},
-        )
-    if access.role not in OFFICIAL_ROLES:
-        raise ProblemError(FORBIDDEN, f"role {access.role!r} may not use this view")
-    return access
-
-
-def official(handler: Handler) -> Handler:
-    """Inspectors and regulators only; the query and its outcome go to the audit trail."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.Response:
-        try:
-            await _require_official(request)
-            response = await handler(request)
-        except ProblemError as exc:
-            await audit(request, exc.kind.status)
-            raise
-        except TraceledgerError as exc:
-            await audit(request, problem_for(exc).kind.status)
-            raise
-        await audit(request, response.status)
-        return response
-
-    return wrapped
 
 
 @routes.post("/v1/catalogs")

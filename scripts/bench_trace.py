@@ -111,9 +111,9 @@ async def fill(url: str, home: Path, args: argparse.Namespace) -> str:
                 batch.append(Entry(digest, json.dumps(event, separators=(",", ":")).encode()))
             await ledger.sequencer.append(batch)
         async with ledger.pool.acquire() as conn:
-            while await conn.fetchval("SELECT next_idx FROM index_state") < len(
-                events
-            ) or await conn.fetchval("SELECT max(size) FROM checkpoints") < len(events):
+            total = len(events)
+            indexed = "SELECT least(next_idx, (SELECT max(size) FROM checkpoints)) FROM index_state"
+            while await conn.fetchval(indexed) < total:  # noqa: ASYNC110 - polls the database
                 await asyncio.sleep(1)
             await conn.execute("ANALYZE")
     print(
