@@ -355,19 +355,29 @@ def _product_and_origin(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Product facts and origin from the events that created the item or its lot."""
 
+    # Which events created which key, found once (the input tree asks about each key).
+    created_by: dict[str, list[EventRow]] = {}
+    for row in sorted(walk.events.values(), key=lambda r: (r.event_time, r.idx)):
+        for k, role in row.keys:
+            if (row.action == "ADD" and role in ("epc", "class")) or role in (
+                "output",
+                "outputClass",
+            ):
+                created_by.setdefault(k, []).append(row)
+
     def creating(keys: set[str]) -> list[EventRow]:
-        found = []
-        for row in sorted(walk.events.values(), key=lambda r: (r.event_time, r.idx)):
-            for k, role in row.keys:
-                if k in keys and (
-                    (row.action == "ADD" and role in ("epc", "class"))
-                    or role in ("output", "outputClass")
-                ):
-                    found.append(row)
-                    break
-        return found
+        rows = {r.idx: r for k in keys for r in created_by.get(k, ())}
+        return sorted(rows.values(), key=lambda r: (r.event_time, r.idx))
+
+    described: dict[frozenset[str], dict[str, Any]] = {}
 
     def describe(keys: set[str]) -> dict[str, Any]:
+        frozen = frozenset(keys)
+        if frozen not in described:
+            described[frozen] = _describe(keys)
+        return described[frozen]
+
+    def _describe(keys: set[str]) -> dict[str, Any]:
         facts: dict[str, Any] = {}
         first: EventRow | None = None
         for row in creating(keys):
