@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import time
 from pathlib import Path
 
 import aiohttp
 import asyncpg
-from benchkit import pct, scratch_database, served
+from benchkit import measure, pct, scratch_database, served
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from traceledger import eventhash, registry
@@ -118,25 +117,6 @@ async def fill(url: str, home: str, items: int, per_item: int) -> None:
                     break
                 await asyncio.sleep(1)
     print(f"integrated and indexed in {time.perf_counter() - t:.0f}s total", flush=True)
-
-
-async def measure(
-    fetch: object, keys: list[int], clients: int, seconds: float
-) -> tuple[list[float], float]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    rng = random.Random(1)
-
-    async def client() -> None:
-        while time.perf_counter() < deadline:
-            n = rng.choice(keys)
-            t0 = time.perf_counter()
-            await fetch(n)  # type: ignore[operator]
-            latencies.append(time.perf_counter() - t0)
-
-    t = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return latencies, len(latencies) / (time.perf_counter() - t)
 
 
 async def main(args: argparse.Namespace) -> None:

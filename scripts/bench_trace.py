@@ -17,12 +17,11 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import asyncpg
-from benchkit import pct, scratch_database, served
+from benchkit import measure, pct, scratch_database, served
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from traceledger import eventhash, registry, tokens
@@ -122,25 +121,6 @@ async def fill(url: str, home: Path, args: argparse.Namespace) -> str:
         flush=True,
     )
     return token
-
-
-async def measure(
-    fetch: Callable[[int], Awaitable[None]], keys: list[int], clients: int, seconds: float
-) -> tuple[list[float], float]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    rng = random.Random(1)
-
-    async def client() -> None:
-        while time.perf_counter() < deadline:
-            n = rng.choice(keys)
-            t0 = time.perf_counter()
-            await fetch(n)
-            latencies.append(time.perf_counter() - t0)
-
-    t = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return latencies, len(latencies) / (time.perf_counter() - t)
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import socket
 import sys
 import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,6 +21,26 @@ import asyncpg
 from traceledger import db
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+async def measure(
+    fetch: Callable[[int], Awaitable[None]], keys: list[int], clients: int, seconds: float
+) -> tuple[list[float], float]:
+    """Latencies and requests/s of `clients` concurrent loops calling fetch(random key)."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    rng = random.Random(1)
+
+    async def client() -> None:
+        while time.perf_counter() < deadline:
+            n = rng.choice(keys)
+            t0 = time.perf_counter()
+            await fetch(n)
+            latencies.append(time.perf_counter() - t0)
+
+    t = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return latencies, len(latencies) / (time.perf_counter() - t)
 
 
 def pct(values: list[float], q: float) -> float:
