@@ -17,6 +17,7 @@ from gateway import (
     trace_routes,
 )
 from gateway.keys import CAPTURE, HISTORY, LEDGER, OPERATOR_TOKEN, SETTINGS, TRACE
+from gateway.observability import observability_middleware, setup_observability
 from gateway.problems import describe_problem, problem_middleware
 from traceledger.capture import CaptureService
 from traceledger.history import HistoryService
@@ -42,8 +43,11 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware])
+    # Observability is outermost, so it sees (and tags with the request id) the final
+    # response, including the problem+json that problem_middleware makes of every error.
+    app = web.Application(middlewares=[observability_middleware, problem_middleware])
     app[SETTINGS] = settings
+    setup_observability(app)
     app.cleanup_ctx.append(_ledger_ctx)
     for routes in (
         log_routes.routes,

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from gateway.app import create_app
 from gateway.demo import DEMO_BASE, load_demo
+from gateway.observability import configure_logging
 from gateway.qr_cli import add_qr_parser
 from traceledger import db, registry, tokens
 from traceledger.client import CaptureClient, CaptureRejectedError, load_private_key
@@ -71,6 +72,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         print=lambda _: print(banner),
         handle_signals=True,
+        # The observability middleware writes the access log (JSON, with the request id).
+        access_log=None,
     )
     return 0
 
@@ -410,10 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
         code: int = args.func(args)
     except TraceledgerError as exc:

@@ -44,6 +44,7 @@ INVALID_EVENTS = ProblemType("invalid-events", "Events fail validation", 422)
 RATE_LIMITED = ProblemType("rate-limited", "Over the enterprise's event rate", 429)
 BUSY = ProblemType("busy", "The log is saturated; retry shortly", 503)
 UNAVAILABLE = ProblemType("unavailable", "The database is unavailable", 503)
+NOT_READY = ProblemType("not-ready", "The service is not ready to serve", 503)
 INTERNAL = ProblemType("internal", "Internal error", 500)
 
 ALL_TYPES = {
@@ -65,6 +66,7 @@ ALL_TYPES = {
         RATE_LIMITED,
         BUSY,
         UNAVAILABLE,
+        NOT_READY,
         INTERNAL,
     )
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -34,6 +35,11 @@ class LeaderTask:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.last_error: Exception | None = None
+        # Whether this process holds the lock and does the work; since when (monotonic).
+        self.leading = False
+        self.leading_since: float | None = None
+        # time.monotonic() after the last round that finished without an error.
+        self.last_success: float | None = None
 
     async def __aenter__(self) -> LeaderTask:
         self._task = asyncio.create_task(self._run(), name=self._name)
@@ -66,12 +72,20 @@ class LeaderTask:
             await self._sleep()
 
     async def _lead(self) -> None:
+        self.leading, self.leading_since = True, time.monotonic()
+        try:
+            await self._rounds()
+        finally:
+            self.leading = False
+
+    async def _rounds(self) -> None:
         while True:
             stopping = self._stop.is_set()
             try:
                 while await self._work():
                     pass
                 self.last_error = None
+                self.last_success = time.monotonic()
             except TraceledgerError as exc:
                 # Deliberate refusals (an inconsistent log, a broken chain): keep the last
                 # good state, say why, try again next round.

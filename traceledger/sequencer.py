@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -100,6 +101,13 @@ class Sequencer:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # Plain counters for monitoring (read at scrape time; no metrics library here).
+        self.entries_appended = 0  # new entries committed (duplicates excluded)
+        self.batches_committed = 0  # group-commit transactions
+        self.batch_entries_total = 0  # entries submitted in those transactions
+        # Committed transactions by size class: key k counts batches of 2**(k-1) < n <= 2**k
+        # entries (key 0: one entry).
+        self.batch_size_log2: Counter[int] = Counter()
 
     @property
     def pending_entries(self) -> int:
@@ -170,7 +178,7 @@ class Sequencer:
 
     async def _settle(self, group: list[_Request]) -> None:
         try:
-            outcomes = await self._commit(group)
+            outcomes, appended = await self._commit(group)
         except Exception as exc:
             if len(group) > 1:
                 # One request must not sink the others that shared its transaction.
@@ -182,6 +190,11 @@ class Sequencer:
             if not group[0].done.done():
                 group[0].done.set_exception(err)
             return
+        submitted = sum(len(r.entries) for r in group)
+        self.entries_appended += appended
+        self.batches_committed += 1
+        self.batch_entries_total += submitted
+        self.batch_size_log2[max(submitted - 1, 0).bit_length()] += 1
         for req, outcome in zip(group, outcomes, strict=True):
             if not req.done.done():
                 req.done.set_result(outcome)
@@ -195,7 +208,8 @@ class Sequencer:
             total += len(req.entries)
         return group
 
-    async def _commit(self, group: list[_Request]) -> list[_Outcome]:
+    async def _commit(self, group: list[_Request]) -> tuple[list[_Outcome], int]:
+        """Commit one group; the outcomes and how many new entries were appended."""
         identities = list({e.identity for req in group for e in req.entries})
         envelope_hashes = list({sha256(r.envelope) for r in group if r.envelope is not None})
         async with self._pool.acquire() as conn, conn.transaction():
@@ -243,7 +257,7 @@ class Sequencer:
                     head.last_hash,
                     head.last_time_us,
                 )
-        return outcomes
+        return outcomes, len(rows)
 
     def _plan(
         self,

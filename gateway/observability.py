@@ -1,0 +1,367 @@
+"""Operating the service: Prometheus metrics, request ids, JSON logs, health and readiness.
+
+Every application gets its own metrics registry (no process-global state), so several
+apps in one process (tests, embedding) never share or clash over counters. The core
+(`traceledger`) imports no metrics library: the sequencer and the leader task expose
+plain counters and timestamps, read here at scrape time by a custom collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TextIO
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from gateway.keys import LEDGER, SETTINGS
+from gateway.problems import NOT_READY, ProblemError
+from traceledger.ledger import Ledger
+
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID = web.RequestKey("request_id", str)
+# Printable ASCII (space allowed inside), at most 128 characters; anything else is replaced.
+_VALID_REQUEST_ID = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?")
+
+access_log = logging.getLogger("traceledger.access")
+
+# How long a scrape or a readiness probe waits for the database.
+DB_PROBE_TIMEOUT = 2.0
+# Batch sizes are tallied by powers of two up to 2**20 (over the 1,000,000 entry cap).
+_BATCH_BUCKETS = 21
+
+
+def request_id_from(value: str | None) -> str:
+    """The caller's request id when it is acceptable, otherwise a fresh one."""
+    if value is not None and _VALID_REQUEST_ID.fullmatch(value):
+        return value
+    return uuid.uuid4().hex
+
+
+def route_template(request: web.Request) -> str:
+    """The route's template (`/v1/entries/{index}`), never the raw path: bounded labels."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@dataclass(frozen=True, slots=True)
+class _DbSnapshot:
+    head_size: int
+    checkpoint_size: int | None
+    checkpoint_age: float | None
+
+
+class LedgerCollector(Collector):
+    """Ledger state at scrape time: sequencer counters, lags, checkpoint age, pool usage."""
+
+    def __init__(self, ledger: Callable[[], Ledger | None]) -> None:
+        self._ledger = ledger
+        self._snapshot: _DbSnapshot | None = None
+
+    async def refresh(self) -> None:
+        """Query what only the database knows; called by the handler before rendering."""
+        ledger = self._ledger()
+        self._snapshot = None
+        if ledger is None:
+            return
+        try:
+            async with asyncio.timeout(DB_PROBE_TIMEOUT), ledger.pool.acquire() as conn:
+                row = await conn.fetchrow(
+                    "SELECT h.size AS head, c.size AS checkpoint,"
+                    " extract(epoch FROM clock_timestamp() - c.signed_at)::float8 AS age"
+                    " FROM log_head h LEFT JOIN LATERAL"
+                    " (SELECT size, signed_at FROM checkpoints ORDER BY size DESC LIMIT 1) c"
+                    " ON true"
+                )
+        except Exception as exc:  # the scrape still answers, with db_up 0
+            logging.getLogger(__name__).warning("metrics: database query failed: %s", exc)
+            return
+        if row is not None:
+            self._snapshot = _DbSnapshot(row["head"], row["checkpoint"], row["age"])
+
+    def collect(self) -> Iterable[Metric]:
+        ledger = self._ledger()
+        snap = self._snapshot
+        yield GaugeMetricFamily(
+            "traceledger_metrics_db_up",
+            "1 if the last scrape could query the database",
+            value=1 if snap is not None else 0,
+        )
+        if ledger is None:
+            return
+        seq = ledger.sequencer
+        yield CounterMetricFamily(
+            "traceledger_events_appended",
+            "New entries committed to the log (duplicates excluded)",
+            value=seq.entries_appended,
+        )
+        buckets: list[tuple[str, float]] = []
+        cumulative = 0
+        for k in range(_BATCH_BUCKETS):
+            cumulative += seq.batch_size_log2.get(k, 0)
+            buckets.append((str(float(2**k)), cumulative))
+        buckets.append(("+Inf", seq.batches_committed))
+        yield HistogramMetricFamily(
+            "traceledger_sequencer_batch_size",
+            "Entries per group-commit transaction",
+            buckets=buckets,
+            sum_value=seq.batch_entries_total,
+        )
+        yield GaugeMetricFamily(
+            "traceledger_sequencing_lag_entries",
+            "Entries waiting for the sequencer (not yet committed)",
+            value=seq.pending_entries,
+        )
+        pool = ledger.pool
+        yield GaugeMetricFamily(
+            "traceledger_db_pool_size", "Open database connections", value=pool.get_size()
+        )
+        yield GaugeMetricFamily(
+            "traceledger_db_pool_idle", "Idle database connections", value=pool.get_idle_size()
+        )
+        yield GaugeMetricFamily(
+            "traceledger_db_pool_max", "Most database connections", value=pool.get_max_size()
+        )
+        if ledger.integrator is not None:
+            task = ledger.integrator.task
+            yield GaugeMetricFamily(
+                "traceledger_integrator_leading",
+                "1 if this process runs the integrator",
+                value=1 if task.leading else 0,
+            )
+            if task.last_success is not None:
+                yield GaugeMetricFamily(
+                    "traceledger_integrator_last_success_age_seconds",
+                    "Seconds since this process last completed an integration round",
+                    value=time.monotonic() - task.last_success,
+                )
+        if snap is None:
+            return
+        yield GaugeMetricFamily(
+            "traceledger_log_size_entries", "Entries in the log (head)", value=snap.head_size
+        )
+        if snap.checkpoint_size is not None:
+            yield GaugeMetricFamily(
+                "traceledger_checkpoint_size_entries",
+                "Tree size of the latest signed checkpoint",
+                value=snap.checkpoint_size,
+            )
+        yield GaugeMetricFamily(
+            "traceledger_integration_lag_entries",
+            "Committed entries not yet covered by a signed checkpoint",
+            value=snap.head_size - (snap.checkpoint_size or 0),
+        )
+        if snap.checkpoint_age is not None:
+            yield GaugeMetricFamily(
+                "traceledger_checkpoint_age_seconds",
+                "Seconds since the latest checkpoint was signed",
+                value=max(snap.checkpoint_age, 0.0),
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    ledger: LedgerCollector
+
+    @classmethod
+    def create(cls, ledger: Callable[[], Ledger | None]) -> Metrics:
+        registry = CollectorRegistry(auto_describe=True)
+        labels = ("method", "route", "status")
+        requests = Counter(
+            "traceledger_http_requests",
+            "HTTP requests served",
+            labels,
+            registry=registry,
+        )
+        latency = Histogram(
+            "traceledger_http_request_duration_seconds",
+            "Time to produce the response",
+            labels,
+            registry=registry,
+        )
+        collector = LedgerCollector(ledger)
+        registry.register(collector)
+        return cls(registry, requests, latency, collector)
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def observability_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: request id, metrics and the access log for every request, errors included.
+
+    problem_middleware (inside) turns every error into a response, so the status seen
+    here is the one the client gets; redirects still arrive as exceptions.
+    """
+    request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    request[REQUEST_ID] = request_id
+    route = route_template(request)
+    started = time.perf_counter()
+    status = 500
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = 499  # the client went away first
+            raise
+        else:
+            status = response.status
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics = request.app[METRICS]
+            metrics.requests.labels(request.method, route, str(status)).inc()
+            metrics.latency.labels(request.method, route, str(status)).observe(elapsed)
+            access_log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "route": route,
+                    "path": request.path,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "request_id": request_id,
+                },
+            )
+
+
+async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    # A signal rather than the middleware, so streamed and exception responses get it too.
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS]
+    await metrics.ledger.refresh()
+    return web.Response(
+        body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def _stall_limit(checkpoint_interval: float) -> float:
+    return max(10 * checkpoint_interval, 10.0)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ledger = request.app.get(LEDGER)
+    if ledger is None:
+        raise ProblemError(NOT_READY, "the ledger is not open", {"Retry-After": "5"})
+    try:
+        async with asyncio.timeout(DB_PROBE_TIMEOUT), ledger.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+    except TimeoutError:
+        raise ProblemError(
+            NOT_READY,
+            f"the database did not answer within {DB_PROBE_TIMEOUT:g}s",
+            {"Retry-After": "5"},
+        ) from None
+    except Exception as exc:  # any failure to reach the database means not ready
+        raise ProblemError(
+            NOT_READY,
+            f"the database is unreachable: {exc or type(exc).__name__}",
+            {"Retry-After": "5"},
+        ) from exc
+    if ledger.integrator is not None and ledger.integrator.task.leading:
+        task = ledger.integrator.task
+        limit = _stall_limit(request.app[SETTINGS].checkpoint_interval)
+        since = max(task.last_success or 0.0, task.leading_since or 0.0)
+        idle = time.monotonic() - since
+        if idle > limit:
+            why = f"; last error: {task.last_error}" if task.last_error else ""
+            raise ProblemError(
+                NOT_READY,
+                f"the integrator is stalled: no successful round for {idle:.0f}s "
+                f"(limit {limit:g}s){why}",
+                {"Retry-After": "5"},
+            )
+    return web.json_response({"status": "ready"})
+
+
+def setup_observability(app: web.Application) -> None:
+    """Give the app its own registry and the /metrics, /healthz and /readyz routes."""
+    app[METRICS] = Metrics.create(lambda: app.get(LEDGER))
+    app.on_response_prepare.append(_add_request_id)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+
+
+_HANDLER_NAME = "traceledger-json"
+
+
+def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -> None:
+    """JSON lines for everything: structlog's own loggers and stdlib logging (asyncpg,
+    aiohttp, ours), with the request id bound by the middleware. Call once, at start-up.
+    """
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        # Records from stdlib loggers: their `extra` fields become JSON members.
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def unconfigure_logging() -> None:
+    """Undo configure_logging (for tests)."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+    structlog.reset_defaults()
