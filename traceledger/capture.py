@@ -29,7 +29,7 @@ from traceledger.errors import (
 from traceledger.leaf import sha256
 from traceledger.ratelimit import RateLimiter
 from traceledger.schemas import SchemaSet, Violation
-from traceledger.sequencer import Appended, Entry, Receipt, Sequencer
+from traceledger.sequencer import Appended, Entry, Receipt, Sequencer, stored_receipt
 from traceledger.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -139,14 +139,12 @@ class CaptureService:
 
     async def capture(self, body: bytes, content_type: str) -> Captured:
         envelope = parse_envelope(body, content_type, self._schemas)
+        body_hash = sha256(body)
         async with self._pool.acquire() as conn:
             enterprise = await registry.verified_signer(conn, envelope)
-            stored = await conn.fetchval(
-                "SELECT receipt FROM envelopes WHERE hash = $1 AND receipt IS NOT NULL",
-                sha256(body),
-            )
+            stored = await stored_receipt(conn, body_hash)
         if stored is not None:
-            return Captured(Receipt(bytes(stored), replayed=True), enterprise.id, 0)
+            return Captured(Receipt(stored, replayed=True), enterprise.id, 0)
 
         document = parse_payload(envelope.payload_type, envelope.payload)
         problems = self._schemas.document_errors(document)
@@ -213,7 +211,7 @@ class CaptureService:
         def build_receipt(appended: list[Appended], tree_size: int) -> bytes:
             return json.dumps(
                 {
-                    "envelope": sha256(body).hex(),
+                    "envelope": body_hash.hex(),
                     "entries": [
                         {
                             "eventID": eid,

@@ -40,7 +40,7 @@ from traceledger.errors import (
 )
 from traceledger.gs1 import GS1Key, normalize_gtin, parse_digital_link, parse_identifier
 from traceledger.leaf import Leaf, sha256
-from traceledger.sequencer import Appended, Entry, Sequencer
+from traceledger.sequencer import Appended, Entry, Sequencer, stored_receipt
 
 log = logging.getLogger(__name__)
 
@@ -729,6 +729,7 @@ class CatalogService:
     async def publish(self, body: bytes, content_type: str) -> Published:
         """Verify, validate and append one authority-signed catalog version."""
         envelope = parse_envelope(body, content_type)
+        body_hash = sha256(body)
         async with self._pool.acquire() as conn:
             await _authority_signer(conn, envelope)
             if envelope.payload_type != PAYLOAD_TYPE:
@@ -736,20 +737,19 @@ class CatalogService:
                     f"payloadType {envelope.payload_type!r} is not accepted here; "
                     f"a catalog is signed as {PAYLOAD_TYPE}"
                 )
-            stored = await conn.fetchval(
-                "SELECT receipt FROM envelopes WHERE hash = $1 AND receipt IS NOT NULL",
-                sha256(body),
-            )
+            stored = await stored_receipt(conn, body_hash)
         if stored is not None:
-            return Published(bytes(stored), replayed=True)
+            return Published(stored, replayed=True)
         document = load_json(envelope.payload, "payload")
         doc = parse_catalog(document)
         payload = canonical_json(document)
         # Shielded: once the version check passed, finish the append under the lock even
         # if the client goes away, so no second equal version can slip in between.
-        return await asyncio.shield(self._append(body, doc, payload))
+        return await asyncio.shield(self._append(body, body_hash, doc, payload))
 
-    async def _append(self, body: bytes, doc: CatalogDoc, payload: bytes) -> Published:
+    async def _append(
+        self, body: bytes, body_hash: bytes, doc: CatalogDoc, payload: bytes
+    ) -> Published:
         identity = sha256(payload)
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _PUBLISH_LOCK)
@@ -766,7 +766,7 @@ class CatalogService:
             def build_receipt(appended: list[Appended], tree_size: int) -> bytes:
                 return json.dumps(
                     {
-                        "envelope": sha256(body).hex(),
+                        "envelope": body_hash.hex(),
                         "catalog": doc.catalog,
                         "version": doc.version,
                         "index": appended[0].index,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from traceledger.db import Conn
 from traceledger.errors import BusyError, StoreError, TraceledgerError
 from traceledger.leaf import Leaf, sha256
 from traceledger.merkle import leaf_hash
@@ -77,6 +78,8 @@ class _Request:
     done: asyncio.Future[_Outcome]
     envelope: bytes | None = None
     build_receipt: ReceiptBuilder | None = None
+    # Hashed once at submission: an envelope may be megabytes.
+    envelope_hash: bytes | None = None
 
 
 def _now_us() -> int:
@@ -138,7 +141,8 @@ class Sequencer:
         self, envelope: bytes, entries: Sequence[Entry], build_receipt: ReceiptBuilder
     ) -> Receipt:
         """Append an envelope's entries atomically and store its receipt, or replay it."""
-        outcome = await self._submit(_Request(entries, self._future(), envelope, build_receipt))
+        request = _Request(entries, self._future(), envelope, build_receipt, sha256(envelope))
+        outcome = await self._submit(request)
         assert outcome.receipt is not None
         return outcome.receipt
 
@@ -211,7 +215,7 @@ class Sequencer:
     async def _commit(self, group: list[_Request]) -> tuple[list[_Outcome], int]:
         """Commit one group; the outcomes and how many new entries were appended."""
         identities = list({e.identity for req in group for e in req.entries})
-        envelope_hashes = list({sha256(r.envelope) for r in group if r.envelope is not None})
+        envelope_hashes = list({r.envelope_hash for r in group if r.envelope_hash is not None})
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow("SELECT size, last_hash, last_time FROM log_head FOR UPDATE")
             if row is None:
@@ -276,7 +280,11 @@ class Sequencer:
         envelopes: dict[bytes, tuple[bytes, bytes | None]] = {}
         outcomes: list[_Outcome] = []
         # Entries of one envelope share its bytes object: hash each object once, not per entry.
-        hashed: dict[int, bytes] = {}
+        hashed: dict[int, bytes] = {
+            id(r.envelope): r.envelope_hash
+            for r in group
+            if r.envelope is not None and r.envelope_hash is not None
+        }
 
         def envelope_hash(body: bytes) -> bytes:
             if id(body) not in hashed:
@@ -312,3 +320,11 @@ class Sequencer:
                 out.receipt = Receipt(body, replayed=False)
             outcomes.append(out)
         return rows, envelopes, outcomes, Head(size, prev, now)
+
+
+async def stored_receipt(conn: Conn, envelope_hash: bytes) -> bytes | None:
+    """The receipt stored for an envelope accepted before (what a replay gets back)."""
+    found = await conn.fetchval(
+        "SELECT receipt FROM envelopes WHERE hash = $1 AND receipt IS NOT NULL", envelope_hash
+    )
+    return None if found is None else bytes(found)
