@@ -15,10 +15,10 @@ from aiohttp import web
 from gateway import pages
 from gateway.auth import audit, optional_access
 from gateway.keys import HISTORY, LEDGER
+from gateway.params import digital_link_key, public_base, raw_path_between
 from gateway.problems import ProblemError, problem_for
-from gateway.qr_routes import public_base
 from traceledger.errors import NotFoundError, TraceledgerError
-from traceledger.gs1 import GS1Key, parse_digital_link
+from traceledger.gs1 import GS1Key
 
 routes = web.RouteTableDef()
 
@@ -47,12 +47,6 @@ def wants_html(request: web.Request) -> bool:
     return html > 0 and html >= max(
         best.get("application/json", 0.0), best.get("application/ld+json", 0.0)
     )
-
-
-def resolve(request: web.Request) -> GS1Key:
-    # raw_path keeps percent-encoding, which Digital Link values may need.
-    path = request.raw_path.split("?", 1)[0]
-    return parse_digital_link("https://id.gs1.org" + path)
 
 
 def linkset(key: GS1Key, base: str, history: dict[str, Any] | None) -> dict[str, Any]:
@@ -96,7 +90,7 @@ async def lookup(request: web.Request) -> web.StreamResponse:
     lang = pages.pick_language(request.headers.get("Accept-Language"), request.query.get("lang"))
     try:
         access = await optional_access(request)
-        key = resolve(request)
+        key = digital_link_key(request)
         service = request.app[HISTORY]
         if request.query.get("linkType") == "all":
             try:
@@ -125,7 +119,7 @@ async def lookup(request: web.Request) -> web.StreamResponse:
     history["identifier"]["input"] = request.path
     if not html:
         return web.json_response(history, headers={"Vary": "Accept, Authorization"})
-    page_url = f"{public_base(request)}{request.raw_path.split('?', 1)[0]}"
+    page_url = public_base(request) + raw_path_between(request)
     self_url = f"{page_url}?{request.query_string}" if request.query_string else page_url
     return web.Response(
         text=pages.render_history(

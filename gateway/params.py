@@ -1,10 +1,12 @@
-"""Strict parsing of path and query parameters into precise 400 problems."""
+"""Reading requests: strict parameters (precise 400 problems), Digital Link paths, base URL."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.keys import SETTINGS
 from gateway.problems import BAD_REQUEST, ProblemError
+from traceledger.gs1 import GS1Key, parse_digital_link
 
 MAX_INDEX = 2**63 - 1
 
@@ -26,3 +28,20 @@ def parse_int(raw: str | None, name: str) -> int:
 
 def query_int(request: web.Request, name: str) -> int:
     return parse_int(request.query.get(name), name)
+
+
+def raw_path_between(request: web.Request, prefix: str = "", suffix: str = "") -> str:
+    """The undecoded path between `prefix` and `suffix`: percent-encoding kept, so a lot
+    "A/B" (sent as A%2FB) stays one value."""
+    return request.raw_path.split("?", 1)[0].removeprefix(prefix).removesuffix(suffix)
+
+
+def digital_link_key(request: web.Request, prefix: str = "", suffix: str = "") -> GS1Key:
+    """The GS1 key named by the Digital Link path between `prefix` and `suffix`."""
+    path = raw_path_between(request, prefix, suffix).lstrip("/")
+    return parse_digital_link("https://id.gs1.org/" + path)
+
+
+def public_base(request: web.Request) -> str:
+    """The configured public URL, else the scheme and host this request came in on."""
+    return request.app[SETTINGS].public_url or f"{request.scheme}://{request.host}"

@@ -7,29 +7,19 @@ no QR software. A malformed path raises IdentifierError: a 400 problem+json.
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 
-from gateway.keys import SETTINGS
+from gateway.params import public_base, raw_path_between
 from traceledger import qr
 
 routes = web.RouteTableDef()
 
 # The codes are a pure function of the path and the configured base URL.
 CACHE_HEADERS = {"Cache-Control": "public, max-age=86400"}
-_RAW = re.compile(r"/qr/(.+)\.(?:png|svg)")
-
-
-def public_base(request: web.Request) -> str:
-    """The configured public URL, else the scheme and host this request came in on."""
-    return request.app[SETTINGS].public_url or f"{request.scheme}://{request.host}"
 
 
 def _link(request: web.Request) -> str:
-    # The raw path keeps percent-encoding: a lot "A/B" arrives as A%2FB, not as two segments.
-    found = _RAW.fullmatch(request.raw_path.split("?", 1)[0])
-    path = found.group(1) if found else request.match_info["path"]
+    path = raw_path_between(request, "/qr/").rsplit(".", 1)[0]  # drop .png / .svg
     return qr.digital_link_for(path, public_base(request))
 
 

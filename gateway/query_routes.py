@@ -17,11 +17,11 @@ from aiohttp import web
 
 from gateway.auth import audit, require_access
 from gateway.keys import HISTORY, LEDGER
+from gateway.params import digital_link_key, public_base
 from gateway.problems import BAD_REQUEST, FORBIDDEN, ProblemError, problem_for
-from gateway.qr_routes import public_base
 from traceledger.errors import TraceledgerError
 from traceledger.export import ExportService, LotExport, csv_text, epcis_document, may_export
-from traceledger.gs1 import GS1Key, parse_digital_link
+from traceledger.gs1 import GS1Key
 from traceledger.query import QueryParameterError, QueryService, Viewer, parse_query
 from traceledger.tokens import AccessToken
 
@@ -78,14 +78,8 @@ async def events(request: web.Request) -> web.Response:
     return await _audited(request, work)
 
 
-def _export_key(request: web.Request, suffix: str) -> GS1Key:
-    # The raw path keeps percent-encoding, which Digital Link values may need.
-    raw = request.raw_path.split("?", 1)[0].removeprefix(EXPORT_PREFIX).removesuffix(suffix)
-    return parse_digital_link("https://id.gs1.org/" + raw)
-
-
 async def _collect(request: web.Request, access: AccessToken, suffix: str) -> LotExport:
-    key = _export_key(request, suffix)
+    key = digital_link_key(request, EXPORT_PREFIX, suffix)
     viewer = await _viewer(request, access)
     if not may_export(viewer, key):
         raise ProblemError(

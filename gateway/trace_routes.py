@@ -6,17 +6,10 @@ from aiohttp import web
 
 from gateway.auth import official
 from gateway.keys import TRACE
-from gateway.params import parse_int
-from traceledger.gs1 import GS1Key, parse_digital_link
+from gateway.params import digital_link_key, parse_int
 from traceledger.trace import MAX_DEPTH
 
 routes = web.RouteTableDef()
-
-
-def _key(request: web.Request, prefix: str) -> GS1Key:
-    # Everything after the prefix is a Digital Link path (raw: keep its %-encoding).
-    raw = request.raw_path.split("?", 1)[0]
-    return parse_digital_link("https://id.gs1.org/" + raw.removeprefix(prefix))
 
 
 def _depth(request: web.Request) -> int:
@@ -27,14 +20,14 @@ def _depth(request: web.Request) -> int:
 @routes.get("/v1/origin/{path:.+}")
 @official
 async def origin(request: web.Request) -> web.Response:
-    key = _key(request, "/v1/origin/")
+    key = digital_link_key(request, "/v1/origin/")
     return web.json_response(await request.app[TRACE].origin(key, _depth(request)))
 
 
 @routes.get("/v1/trace/forward/{path:.+}")
 @official
 async def forward(request: web.Request) -> web.Response:
-    key = _key(request, "/v1/trace/forward/")
+    key = digital_link_key(request, "/v1/trace/forward/")
     return web.json_response(await request.app[TRACE].forward(key, _depth(request)))
 
 
