@@ -7,13 +7,17 @@ tests against a PostgreSQL server; each test gets a fresh database either way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import asyncpg
 import hypothesis
 import pytest
@@ -25,6 +29,7 @@ from traceledger.ledger import Ledger
 from traceledger.settings import Settings
 
 SERVER_ENV = "TRACELEDGER_TEST_DATABASE_URL"
+ROOT = Path(__file__).resolve().parent.parent
 
 # CI replays the same examples every run, so a red build is reproducible; developers'
 # runs keep exploring new ones.
@@ -112,3 +117,58 @@ async def wait_for_checkpoint(ledger: Ledger, size: int, within: float = 30.0) -
         if loop.time() > deadline:
             raise TimeoutError(f"no checkpoint of size {size} within {within}s")
         await asyncio.sleep(0.02)
+
+
+def cli_args(settings: Settings) -> list[str]:
+    """The CLI's global options pointing at this test's ledger."""
+    return [
+        "--home",
+        str(settings.home),
+        "--database-url",
+        str(settings.database_url),
+        "--origin",
+        settings.origin,
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    settings: Settings, command: str = "serve", **env: str
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """`traceledger <command>` in its own process; yields it and its base URL once it
+    answers, and kills it on the way out if the test has not stopped it."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        *cli_args(settings),
+        command,
+        "--port",
+        str(port),
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(base + "/healthz") as response:
+                        if response.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+        yield proc, base
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

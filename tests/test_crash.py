@@ -6,18 +6,15 @@ import asyncio
 import os
 import signal
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_for_checkpoint
+from tests.conftest import ROOT, wait_for_checkpoint
 from traceledger import merkle
 from traceledger.ledger import Ledger
 from traceledger.sequencer import Entry
 from traceledger.settings import Settings
 from traceledger.verify import verify_log
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 async def run_and_kill(settings: Settings, tag: str, acks_before_kill: int) -> dict[bytes, int]:

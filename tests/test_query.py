@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from gateway.cli import main as cli_main
 from gateway.keys import LEDGER
-from tests.conftest import wait_for_checkpoint
+from tests.conftest import cli_args, wait_for_checkpoint
 from tests.epcis_samples import document
 from tests.test_capture import Signer, post, register
 from traceledger import tokens
@@ -579,8 +579,7 @@ async def test_enterprise_tokens_name_a_registered_enterprise(world: World) -> N
 async def test_cli_adds_an_enterprise_token(
     world: World, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base = ["--home", str(settings.home), "--database-url", str(settings.database_url)]
-    base += ["--origin", settings.origin]
+    base = cli_args(settings)
     ent = str(world.signers["proc"].enterprise_id)
     args = [*base, "token", "add", "--role", "enterprise", "--enterprise", ent, "Blending ERP"]
     assert await asyncio.to_thread(cli_main, args) == 0

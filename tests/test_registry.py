@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.cli import main as cli_main
 from gateway.keys import LEDGER, OPERATOR_TOKEN
+from tests.conftest import ROOT, cli_args
 from tests.epcis_samples import PRODUCER_GCP, document, object_event
 from traceledger import registry
 from traceledger.client import load_private_key
@@ -22,7 +23,6 @@ from traceledger.dsse import keyid
 from traceledger.settings import Settings
 
 Client = TestClient[web.Request, web.Application]
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def pem() -> tuple[Ed25519PrivateKey, str]:
@@ -113,14 +113,7 @@ def test_cli_registers_lists_rotates_and_revokes(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    base = [
-        "--home",
-        str(settings.home),
-        "--database-url",
-        str(settings.database_url),
-        "--origin",
-        settings.origin,
-    ]
+    base = cli_args(settings)
     monkeypatch.chdir(tmp_path)
     assert cli_main(["keygen", "-o", "dairy"]) == 0
     assert (tmp_path / "dairy.pem").stat().st_mode & 0o777 == 0o600

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
-from pathlib import Path
 
 import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests.conftest import running_service
 from tests.epcis_samples import PRODUCER_GCP, document, object_event
-from tests.test_startup import free_port
 from traceledger import db, registry
 from traceledger.client import sign_document
 from traceledger.settings import Settings
 from traceledger.verify import verify_log
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
@@ -29,65 +24,36 @@ async def test_sigterm_under_load_loses_no_acknowledged_event(settings: Settings
     key = Ed25519PrivateKey.generate()
     async with pool.acquire() as conn:
         await registry.add_enterprise(conn, "Busy Dairy", [PRODUCER_GCP], key.public_key())
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "--home",
-        str(settings.home),
-        "--database-url",
-        str(settings.database_url),
-        "--origin",
-        settings.origin,
-        "serve",
-        "--port",
-        str(port),
-        cwd=ROOT,
-        env={**os.environ, "TRACELEDGER_CHECKPOINT_INTERVAL": "0.2"},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
     acked: dict[str, int] = {}
     enough = asyncio.Event()  # set once the load is well under way
-    try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
+    async with (
+        running_service(settings, TRACELEDGER_CHECKPOINT_INTERVAL="0.2") as (proc, base),
+        aiohttp.ClientSession() as http,
+    ):
+
+        async def pusher(worker: int) -> None:
+            n = 0
+            while True:
+                doc = document(*(object_event(f"{worker}x{n}x{k}") for k in range(5)))
+                body, ctype = sign_document(doc, key)
                 try:
-                    async with http.get(base + "/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+                    async with http.post(
+                        base + "/v1/capture", data=body, headers={"Content-Type": ctype}
+                    ) as r:
+                        if r.status == 201:
+                            for e in (await r.json())["entries"]:
+                                acked[e["eventID"]] = e["index"]
+                            if len(acked) >= 300:
+                                enough.set()
+                except (TimeoutError, aiohttp.ClientError):
+                    return  # the server is going away: stop pushing
+                n += 1
 
-            async def pusher(worker: int) -> None:
-                n = 0
-                while True:
-                    doc = document(*(object_event(f"{worker}x{n}x{k}") for k in range(5)))
-                    body, ctype = sign_document(doc, key)
-                    try:
-                        async with http.post(
-                            base + "/v1/capture", data=body, headers={"Content-Type": ctype}
-                        ) as r:
-                            if r.status == 201:
-                                for e in (await r.json())["entries"]:
-                                    acked[e["eventID"]] = e["index"]
-                                if len(acked) >= 300:
-                                    enough.set()
-                    except (TimeoutError, aiohttp.ClientError):
-                        return  # the server is going away: stop pushing
-                    n += 1
-
-            tasks = [asyncio.create_task(pusher(w)) for w in range(6)]
-            await asyncio.wait_for(enough.wait(), 60)
-            proc.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(proc.wait(), 60) == 0
-            await asyncio.wait_for(asyncio.gather(*tasks), 30)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
+        tasks = [asyncio.create_task(pusher(w)) for w in range(6)]
+        await asyncio.wait_for(enough.wait(), 60)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
     try:
         async with pool.acquire() as conn:
             rows = await conn.fetch("SELECT idx, payload FROM entries ORDER BY idx")

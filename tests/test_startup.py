@@ -5,24 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
-import sys
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 import pytest
 
 from gateway.cli import main as cli_main
-from tests.conftest import wait_for_checkpoint
+from tests.conftest import running_service, wait_for_checkpoint
 from traceledger import db
 from traceledger.errors import ConfigError
 from traceledger.ledger import Ledger
 from traceledger.logkey import load_or_create_log_key
 from traceledger.note import Signer, Verifier
 from traceledger.settings import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_migrations_apply_once_when_processes_start_together(database_url: str) -> None:
@@ -104,52 +99,17 @@ async def test_without_database_url_an_embedded_postgres_is_started_and_reused(
         assert (await ledger.reader.checkpoint()).size == 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.mark.slow
 async def test_sigterm_stops_the_service_after_signing_a_final_checkpoint(
     settings: Settings,
 ) -> None:
-    port = free_port()
-    env = {**os.environ, "TRACELEDGER_CHECKPOINT_INTERVAL": "30"}  # only the final one counts
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "--home",
-        str(settings.home),
-        "--database-url",
-        str(settings.database_url),
-        "--origin",
-        settings.origin,
-        "demo",
-        "--port",
-        str(port),
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/v1/log") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+    # A long interval, so only the final checkpoint can cover the demo data.
+    async with running_service(settings, "demo", TRACELEDGER_CHECKPOINT_INTERVAL="30") as (
+        proc,
+        _,
+    ):
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
     conn = await asyncpg.connect(settings.database_url)
     try:
         head = await conn.fetchval("SELECT size FROM log_head")

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from gateway.cli import main as cli_main
-from tests.conftest import wait_for_checkpoint
+from tests.conftest import cli_args, wait_for_checkpoint
 from traceledger.errors import IntegrityError
 from traceledger.ledger import Ledger
 from traceledger.note import Verifier
@@ -121,14 +121,5 @@ def test_verify_command_exits_nonzero_and_prints_the_index(
             await c.execute("DELETE FROM entries WHERE idx = 13")
 
     asyncio.run(prepare())
-    argv = [
-        "--home",
-        str(settings.home),
-        "--database-url",
-        str(settings.database_url),
-        "--origin",
-        settings.origin,
-        "verify",
-    ]
-    assert cli_main(argv) == 1
+    assert cli_main([*cli_args(settings), "verify"]) == 1
     assert "first bad index: 13" in capsys.readouterr().out
