@@ -63,13 +63,6 @@ class EventRow:
     keys: list[tuple[str, str]] = field(default_factory=list)  # (key, role)
 
 
-def key_of(identifier: str) -> GS1Key:
-    key = parse_identifier(identifier)
-    if key is None:
-        raise IdentifierError(f"{identifier!r} is not a GS1 identifier")
-    return key
-
-
 class HistoryService:
     def __init__(self, pool: asyncpg.Pool, reader: LogReader) -> None:
         self._pool = pool
