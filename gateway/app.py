@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -16,9 +16,9 @@ from gateway import (
     query_routes,
     trace_routes,
 )
-from gateway.keys import CAPTURE, HISTORY, LEDGER, OPERATOR_TOKEN, SETTINGS, TRACE
+from gateway.keys import CAPTURE, HISTORY, LEDGER, OPERATOR_TOKEN, READ_POOL, SETTINGS, TRACE
 from gateway.observability import observability_middleware, setup_observability
-from gateway.problems import describe_problem, problem_middleware
+from gateway.problems import WRONG_ROLE, ProblemError, describe_problem, problem_middleware
 from traceledger.capture import CaptureService
 from traceledger.history import HistoryService
 from traceledger.ledger import Ledger
@@ -36,10 +36,62 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     # On shutdown the ledger drains the sequencer and signs a final checkpoint.
     async with Ledger.open(settings) as ledger:
         app[LEDGER] = ledger
-        app[CAPTURE] = CaptureService(ledger.pool, ledger.sequencer, SchemaSet(), settings)
-        app[HISTORY] = HistoryService(ledger.pool, ledger.reader)
-        app[TRACE] = TraceService(ledger.pool, app[HISTORY])
+        app[READ_POOL] = ledger.read_pool
+        if settings.role != "lookup":
+            app[CAPTURE] = CaptureService(ledger.pool, ledger.sequencer, SchemaSet(), settings)
+        # History, proofs and the checkpoint they are against all come from one database,
+        # so a lagging replica answers consistently for the checkpoint it already has.
+        app[HISTORY] = HistoryService(ledger.read_pool, ledger.reader)
+        app[TRACE] = TraceService(ledger.read_pool, app[HISTORY])
         yield
+
+
+# Routes that append to the log or change the registry: the ingest role's.
+_INGEST_ROUTES = (capture_routes.routes, admin_routes.routes)
+# Read-only queries for consumers and officials: the lookup role's.
+_LOOKUP_ROUTES = (
+    lookup_routes.routes,
+    qr_routes.routes,
+    trace_routes.routes,
+    query_routes.routes,
+)
+
+
+def _route_defs(tables: tuple[web.RouteTableDef, ...]) -> list[web.RouteDef]:
+    return [d for table in tables for d in table if isinstance(d, web.RouteDef)]
+
+
+def _role_routes(role: str) -> tuple[list[web.RouteDef], list[web.RouteDef]]:
+    """(served, refused): what this role serves, and the other role's routes it answers
+    with a wrong-role problem so a misrouted client learns where to go."""
+    ingest = _route_defs(_INGEST_ROUTES)
+    lookup = _route_defs(_LOOKUP_ROUTES)
+    both = _route_defs((log_routes.routes,))
+    # The port module mixes both: publishing a catalog appends, reading catalogs does not.
+    for d in _route_defs((port_routes.routes,)):
+        if d.path.startswith("/problems/"):
+            both.append(d)
+        else:
+            (lookup if d.method == "GET" else ingest).append(d)
+    if role == "ingest":
+        return both + ingest, lookup
+    if role == "lookup":
+        return both + lookup, ingest
+    return both + ingest + lookup, []
+
+
+def _wrong_role(role: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    other = "lookup" if role == "ingest" else "ingest"
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise ProblemError(
+            WRONG_ROLE,
+            f"this is a {role} service (traceledger serve --role {role}); "
+            f"send {request.method} {request.path} to the {other} service",
+            role=role,
+        )
+
+    return handler
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -49,16 +101,9 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     setup_observability(app)
     app.cleanup_ctx.append(_ledger_ctx)
-    for routes in (
-        log_routes.routes,
-        capture_routes.routes,
-        admin_routes.routes,
-        lookup_routes.routes,
-        qr_routes.routes,
-        trace_routes.routes,
-        port_routes.routes,
-        query_routes.routes,
-    ):
-        app.add_routes(routes)
+    served, refused = _role_routes(settings.role)
+    app.add_routes(served)
+    refuse = _wrong_role(settings.role)
+    app.add_routes(web.route(d.method, d.path, refuse) for d in refused)
     app.router.add_get("/problems/{slug}", describe_problem)
     return app

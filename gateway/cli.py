@@ -33,7 +33,7 @@ from traceledger.history_check import verify_history
 from traceledger.ledger import resolve_dsn
 from traceledger.logkey import load_or_create_log_key
 from traceledger.note import Signer, Verifier
-from traceledger.settings import Settings
+from traceledger.settings import ROLES, Settings
 from traceledger.verify import verify_log
 
 
@@ -41,6 +41,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
         home=args.home,
         database_url=args.database_url,
+        read_database_url=args.read_database_url,
+        role=getattr(args, "service_role", None),  # `token add --role` is another thing
         origin=args.origin,
         log_key_path=args.log_key,
     )
@@ -55,9 +57,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     where = (settings.database_url and "the PostgreSQL at DATABASE_URL") or (
         f"the embedded PostgreSQL in {settings.pgdata}"
     )
+    if settings.read_database_url:
+        where += ", reading from READ_DATABASE_URL"
     base = f"http://{args.host}:{args.port}"
     banner = (
-        f"traceledger: log {settings.origin!r} on {where}\n"
+        f"traceledger ({settings.role}): log {settings.origin!r} on {where}\n"
         f"  log info     {base}/v1/log\n"
         f"  checkpoint   {base}/checkpoint\n"
         f"  an entry     {base}/v1/entries/0\n"
@@ -321,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url",
         help="PostgreSQL DSN (env DATABASE_URL); default: embedded PostgreSQL in the home folder",
     )
+    parser.add_argument(
+        "--read-database-url",
+        help="PostgreSQL DSN read-only queries use, e.g. a streaming replica "
+        "(env READ_DATABASE_URL; needs --database-url for writes)",
+    )
     parser.add_argument("--origin", help="log origin (env TRACELEDGER_ORIGIN)")
     parser.add_argument(
         "--log-key", type=Path, help="log signing key file (env TRACELEDGER_LOG_KEY)"
@@ -331,6 +340,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--role",
+        dest="service_role",
+        choices=ROLES,
+        help="ingest: capture, admin and the log, runs the sequencer and integrator; "
+        "lookup: read-only queries and the log, runs no workers, needs no log key; "
+        "all (default). Env TRACELEDGER_ROLE",
+    )
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="serve with demo data loaded (what the quick start runs)")

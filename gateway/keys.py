@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 from aiohttp import web
 
 from traceledger.capture import CaptureService
@@ -12,6 +13,9 @@ from traceledger.trace import TraceService
 
 SETTINGS = web.AppKey("settings", Settings)
 LEDGER = web.AppKey("ledger", Ledger)
+# Where read-only queries go: READ_DATABASE_URL (a replica) or else the ledger's own pool.
+# Writes, including the audit trail of lookups, always use LEDGER's pool (the primary).
+READ_POOL = web.AppKey("read_pool", asyncpg.Pool)
 CAPTURE = web.AppKey("capture", CaptureService)
 HISTORY = web.AppKey("history", HistoryService)
 TRACE = web.AppKey("trace", TraceService)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
+import asyncpg
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -43,6 +44,14 @@ access_log = logging.getLogger("traceledger.access")
 
 # How long a scrape or a readiness probe waits for the database.
 DB_PROBE_TIMEOUT = 2.0
+# Seconds the read database's replay trails the primary: 0 on a primary, or on a replica
+# that has replayed everything it received (an idle primary sends nothing new).
+_REPLICA_LAG = (
+    "SELECT CASE WHEN NOT pg_is_in_recovery()"
+    " OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+    " ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)"
+    " END::float8"
+)
 # Batch sizes are tallied by powers of two up to 2**20 (over the 1,000,000 entry cap).
 _BATCH_BUCKETS = 21
 
@@ -73,13 +82,21 @@ class LedgerCollector(Collector):
     def __init__(self, ledger: Callable[[], Ledger | None]) -> None:
         self._ledger = ledger
         self._snapshot: _DbSnapshot | None = None
+        self._replica_lag: float | None = None
 
     async def refresh(self) -> None:
         """Query what only the database knows; called by the handler before rendering."""
         ledger = self._ledger()
         self._snapshot = None
+        self._replica_lag = None
         if ledger is None:
             return
+        if ledger.read_pool is not ledger.pool:
+            try:
+                async with asyncio.timeout(DB_PROBE_TIMEOUT), ledger.read_pool.acquire() as conn:
+                    self._replica_lag = await conn.fetchval(_REPLICA_LAG)
+            except Exception as exc:  # the scrape still answers, without the lag
+                logging.getLogger(__name__).warning("metrics: read database failed: %s", exc)
         try:
             async with asyncio.timeout(DB_PROBE_TIMEOUT), ledger.pool.acquire() as conn:
                 row = await conn.fetchrow(
@@ -105,6 +122,12 @@ class LedgerCollector(Collector):
         )
         if ledger is None:
             return
+        if self._replica_lag is not None:
+            yield GaugeMetricFamily(
+                "traceledger_replica_lag_seconds",
+                "Seconds the read database (READ_DATABASE_URL) replays behind the primary",
+                value=self._replica_lag,
+            )
         seq = ledger.sequencer
         yield CounterMetricFamily(
             "traceledger_events_appended",
@@ -273,39 +296,56 @@ def _stall_limit(checkpoint_interval: float) -> float:
     return max(10 * checkpoint_interval, 10.0)
 
 
+def _not_ready(detail: str) -> ProblemError:
+    return ProblemError(NOT_READY, detail, {"Retry-After": "5"})
+
+
+async def _probe(pool: asyncpg.Pool, what: str, query: str = "SELECT 1") -> object:
+    try:
+        async with asyncio.timeout(DB_PROBE_TIMEOUT), pool.acquire() as conn:
+            return await conn.fetchval(query)
+    except TimeoutError:
+        raise _not_ready(f"the {what} did not answer within {DB_PROBE_TIMEOUT:g}s") from None
+    except Exception as exc:  # any failure to reach the database means not ready
+        raise _not_ready(f"the {what} is unreachable: {exc or type(exc).__name__}") from exc
+
+
 async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database this role depends on answers and is not stalled.
+
+    The lookup role needs only its read database (which may be a replica: lookups keep
+    working, against the checkpoint it has, while the primary is away) and is not ready
+    when that replica replays more than max_replica_lag seconds behind. The other roles
+    need the primary and an integrator that is not stalled.
+    """
     ledger = request.app.get(LEDGER)
     if ledger is None:
-        raise ProblemError(NOT_READY, "the ledger is not open", {"Retry-After": "5"})
-    try:
-        async with asyncio.timeout(DB_PROBE_TIMEOUT), ledger.pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-    except TimeoutError:
-        raise ProblemError(
-            NOT_READY,
-            f"the database did not answer within {DB_PROBE_TIMEOUT:g}s",
-            {"Retry-After": "5"},
-        ) from None
-    except Exception as exc:  # any failure to reach the database means not ready
-        raise ProblemError(
-            NOT_READY,
-            f"the database is unreachable: {exc or type(exc).__name__}",
-            {"Retry-After": "5"},
-        ) from exc
+        raise _not_ready("the ledger is not open")
+    settings = request.app[SETTINGS]
+    body: dict[str, object] = {"status": "ready", "role": settings.role}
+    if settings.role != "lookup":
+        await _probe(ledger.pool, "database")
+    if settings.role == "lookup" or ledger.read_pool is not ledger.pool:
+        lag = await _probe(ledger.read_pool, "read database", _REPLICA_LAG)
+        assert isinstance(lag, float)
+        body["replicaLagSeconds"] = lag
+        if lag > settings.max_replica_lag:
+            raise _not_ready(
+                f"the read database replays {lag:.0f}s behind the primary "
+                f"(limit {settings.max_replica_lag:g}s)"
+            )
     if ledger.integrator is not None and ledger.integrator.task.leading:
         task = ledger.integrator.task
-        limit = _stall_limit(request.app[SETTINGS].checkpoint_interval)
+        limit = _stall_limit(settings.checkpoint_interval)
         since = max(task.last_success or 0.0, task.leading_since or 0.0)
         idle = time.monotonic() - since
         if idle > limit:
             why = f"; last error: {task.last_error}" if task.last_error else ""
-            raise ProblemError(
-                NOT_READY,
+            raise _not_ready(
                 f"the integrator is stalled: no successful round for {idle:.0f}s "
-                f"(limit {limit:g}s){why}",
-                {"Retry-After": "5"},
+                f"(limit {limit:g}s){why}"
             )
-    return web.json_response({"status": "ready"})
+    return web.json_response(body)
 
 
 def setup_observability(app: web.Application) -> None:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from gateway.auth import official
 from gateway.capture_routes import read_limited
-from gateway.keys import LEDGER, SETTINGS
+from gateway.keys import LEDGER, READ_POOL, SETTINGS
 from gateway.params import parse_int
 from gateway.problems import (
     BAD_REQUEST,
@@ -44,17 +44,19 @@ STALE_CATALOG = ProblemType(
 MAX_LIMIT = 1000
 
 
-def _service(request: web.Request) -> CatalogService:
+def _service(request: web.Request, *, write: bool = False) -> CatalogService:
+    """Publishing appends through the primary; reading may use the read replica."""
     ledger = request.app[LEDGER]
     rate = request.app.get(BASE_RATE, DEFAULT_BASE_RATE)
-    return CatalogService(ledger.pool, ledger.sequencer, base_rate=rate)
+    pool = ledger.pool if write else request.app[READ_POOL]
+    return CatalogService(pool, ledger.sequencer, base_rate=rate)
 
 
 @routes.post("/v1/catalogs")
 async def publish_catalog(request: web.Request) -> web.Response:
     body = await read_limited(request, request.app[SETTINGS].max_body_bytes)
     try:
-        published = await _service(request).publish(body, request.content_type)
+        published = await _service(request, write=True).publish(body, request.content_type)
     except InvalidCatalogError as exc:
         raise ProblemError(INVALID_CATALOG, str(exc), errors=exc.errors) from exc
     except StaleCatalogError as exc:

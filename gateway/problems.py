@@ -40,6 +40,8 @@ NOT_FOUND = ProblemType("not-found", "No such resource", 404)
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", "Method not allowed here", 405)
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "The body is over the limit", 413)
 UNSUPPORTED_MEDIA = ProblemType("unsupported-media-type", "Media type not accepted", 415)
+# A lookup service asked to capture, or an ingest service asked for a lookup.
+WRONG_ROLE = ProblemType("wrong-role", "This service's role does not serve this route", 421)
 INVALID_EVENTS = ProblemType("invalid-events", "Events fail validation", 422)
 RATE_LIMITED = ProblemType("rate-limited", "Over the enterprise's event rate", 429)
 BUSY = ProblemType("busy", "The log is saturated; retry shortly", 503)
@@ -62,6 +64,7 @@ ALL_TYPES = {
         METHOD_NOT_ALLOWED,
         PAYLOAD_TOO_LARGE,
         UNSUPPORTED_MEDIA,
+        WRONG_ROLE,
         INVALID_EVENTS,
         RATE_LIMITED,
         BUSY,

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway.auth import audit, require_access
-from gateway.keys import HISTORY, LEDGER
+from gateway.keys import HISTORY, LEDGER, READ_POOL
 from gateway.params import digital_link_key, public_base
 from gateway.problems import BAD_REQUEST, FORBIDDEN, ProblemError, problem_for
 from traceledger.errors import TraceledgerError
@@ -54,7 +54,7 @@ async def _audited(
 
 
 async def _viewer(request: web.Request, access: AccessToken) -> Viewer:
-    service = QueryService(request.app[LEDGER].pool)
+    service = QueryService(request.app[READ_POOL])
     return await service.viewer(None if access.is_authority else access.enterprise_id)
 
 
@@ -62,7 +62,7 @@ async def _viewer(request: web.Request, access: AccessToken) -> Viewer:
 async def events(request: web.Request) -> web.Response:
     async def work(access: AccessToken) -> web.Response:
         query = parse_query({name: request.query.getall(name) for name in request.query})
-        service = QueryService(request.app[LEDGER].pool)
+        service = QueryService(request.app[READ_POOL])
         page = await service.events(query, await _viewer(request, access))
         token = page.next_page_token
         body = b'{"events":[%s],"nextPageToken":%s}' % (
@@ -87,8 +87,8 @@ async def _collect(request: web.Request, access: AccessToken, suffix: str) -> Lo
             f"{key.canonical()} is not under your company prefixes; only its owner, "
             "inspectors and regulators may export it",
         )
-    ledger = request.app[LEDGER]
-    service = ExportService(ledger.pool, ledger.reader, request.app[HISTORY])
+    reader = request.app[LEDGER].reader
+    service = ExportService(request.app[READ_POOL], reader, request.app[HISTORY])
     return await service.collect(key, viewer)
 
 

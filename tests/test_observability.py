@@ -152,7 +152,7 @@ async def test_readyz_is_ready_with_a_live_database(client: Client) -> None:
     await wait_for_checkpoint(client.app[LEDGER], 0)
     response = await client.get("/readyz")
     assert response.status == 200, await response.text()
-    assert await response.json() == {"status": "ready"}
+    assert await response.json() == {"status": "ready", "role": "all"}
 
 
 def dead_dsn() -> str:

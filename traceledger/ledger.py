@@ -8,15 +8,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from traceledger import db
 from traceledger.db import Conn
-from traceledger.errors import ConfigError
+from traceledger.errors import ConfigError, StoreError
 from traceledger.indexer import Indexer
 from traceledger.integrator import Integrator
 from traceledger.logkey import load_or_create_log_key
-from traceledger.note import Signer, Verifier
+from traceledger.note import Signer, Verifier, key_hash
 from traceledger.reader import LogReader
 from traceledger.sequencer import Sequencer
 from traceledger.settings import Settings
@@ -29,6 +30,20 @@ async def resolve_dsn(settings: Settings) -> str:
     return await asyncio.to_thread(db.start_embedded, settings.pgdata)
 
 
+async def read_log_identity(conn: Conn, origin: str) -> Verifier:
+    """The log's verifier key as the database records it (a lookup holds no signing key)."""
+    row = await conn.fetchrow("SELECT origin, public_key FROM log_meta")
+    if row is None:
+        raise StoreError("the database holds no log yet; start the ingest service first")
+    if row["origin"] != origin:
+        raise ConfigError(
+            f"this database holds the log {row['origin']!r}, not {origin!r}; "
+            "set TRACELEDGER_ORIGIN (or --origin) to the log's origin"
+        )
+    public = bytes(row["public_key"])
+    return Verifier(origin, key_hash(origin, public), Ed25519PublicKey.from_public_bytes(public))
+
+
 async def check_log_identity(conn: Conn, origin: str, verifier: Verifier) -> None:
     """Bind the database to one origin and key on first start; refuse any other later."""
     public = verifier.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -37,14 +52,7 @@ async def check_log_identity(conn: Conn, origin: str, verifier: Verifier) -> Non
         origin,
         public,
     )
-    row = await conn.fetchrow("SELECT origin, public_key FROM log_meta")
-    assert row is not None
-    if row["origin"] != origin:
-        raise ConfigError(
-            f"this database holds the log {row['origin']!r}, not {origin!r}; "
-            "set TRACELEDGER_ORIGIN (or --origin) to the log's origin"
-        )
-    if bytes(row["public_key"]) != public:
+    if await read_log_identity(conn, origin) != verifier:
         raise ConfigError(
             "the log key does not match the key this log was created with; "
             "point TRACELEDGER_LOG_KEY (or --log-key) at the original key file"
@@ -54,16 +62,15 @@ async def check_log_identity(conn: Conn, origin: str, verifier: Verifier) -> Non
 @dataclass
 class Ledger:
     settings: Settings
-    pool: asyncpg.Pool
-    signer: Signer
+    pool: asyncpg.Pool  # the primary: every write goes here
+    signer: Signer | None  # None in the lookup role, which signs nothing
     sequencer: Sequencer
     integrator: Integrator | None
     indexer: Indexer | None
-    reader: LogReader
-
-    @property
-    def verifier(self) -> Verifier:
-        return self.signer.verifier
+    reader: LogReader  # on read_pool
+    # READ_DATABASE_URL (a streaming replica) when set, else the same pool as `pool`.
+    read_pool: asyncpg.Pool
+    verifier: Verifier
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -71,14 +78,41 @@ class Ledger:
         """Start everything; on exit drain the sequencer, sign a final checkpoint, close.
 
         `integrate=False` opens the store without the background workers (for tools).
+        The lookup role (`settings.role`) starts no workers and no sequencer, needs no log
+        key and leaves the schema to the ingest service: it only reads, and writes its
+        audit trail to the primary.
         """
-        key = load_or_create_log_key(settings.log_key_file)
-        signer = Signer(settings.origin, key)
+        lookup = settings.role == "lookup"
+        signer = (
+            None
+            if lookup
+            else Signer(settings.origin, load_or_create_log_key(settings.log_key_file))
+        )
         dsn = await resolve_dsn(settings)
-        pool = await db.connect_pool(dsn, min_size=settings.pool_min, max_size=settings.pool_max)
+        pool = await db.connect_pool(
+            dsn,
+            min_size=settings.pool_min,
+            max_size=settings.pool_max,
+            migrate_schema=not lookup,
+            application_name=f"traceledger-{settings.role}",
+        )
+        read_pool = pool
         try:
-            async with pool.acquire() as conn:
-                await check_log_identity(conn, settings.origin, signer.verifier)
+            if settings.read_database_url:
+                read_pool = await db.connect_pool(
+                    settings.read_database_url,
+                    min_size=settings.pool_min,
+                    max_size=settings.pool_max,
+                    migrate_schema=False,
+                    application_name=f"traceledger-{settings.role}-read",
+                )
+            if signer is None:
+                async with read_pool.acquire() as conn:
+                    verifier = await read_log_identity(conn, settings.origin)
+            else:
+                verifier = signer.verifier
+                async with pool.acquire() as conn:
+                    await check_log_identity(conn, settings.origin, verifier)
             sequencer = Sequencer(
                 pool,
                 max_batch_entries=settings.max_batch_entries,
@@ -91,17 +125,31 @@ class Ledger:
                     interval=settings.checkpoint_interval,
                     chunk=settings.integrate_chunk,
                 )
-                if integrate
+                if integrate and signer is not None
                 else None
             )
-            indexer = Indexer(pool) if integrate else None
+            indexer = Indexer(pool) if integrate and not lookup else None
             async with contextlib.AsyncExitStack() as stack:
                 # Exit order matters: the sequencer drains first, then the integrator
                 # folds in what it committed and signs the final checkpoint.
                 for worker in (integrator, indexer):
                     if worker is not None:
                         await stack.enter_async_context(worker.task)
-                await stack.enter_async_context(sequencer)
-                yield cls(settings, pool, signer, sequencer, integrator, indexer, LogReader(pool))
+                if not lookup:
+                    await stack.enter_async_context(sequencer)
+                reader = LogReader(read_pool)
+                yield cls(
+                    settings,
+                    pool,
+                    signer,
+                    sequencer,
+                    integrator,
+                    indexer,
+                    reader,
+                    read_pool,
+                    verifier,
+                )
         finally:
+            if read_pool is not pool:
+                await read_pool.close()
             await pool.close()

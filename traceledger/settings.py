@@ -15,6 +15,9 @@ import platformdirs
 from traceledger.errors import ConfigError
 
 DEFAULT_ORIGIN = "traceledger.localhost/log"
+# What one process serves: ingest (capture, admin, the log; runs the sequencer, integrator
+# and indexer), lookup (read-only queries, possibly from a replica; runs no workers) or all.
+ROLES = ("all", "ingest", "lookup")
 
 
 def default_home() -> Path:
@@ -31,6 +34,11 @@ class Settings:
     home: Path = field(default_factory=default_home)
     # None selects the embedded PostgreSQL under `home`.
     database_url: str | None = None
+    # Where read-only queries go (a streaming replica); None reads from `database_url`.
+    read_database_url: str | None = None
+    role: str = "all"
+    # A lookup process is not ready while its read database replays this far behind.
+    max_replica_lag: float = 60.0
     origin: str = DEFAULT_ORIGIN
     # None keeps the log key at `home/log-key.pem`, created on first start.
     log_key_path: Path | None = None
@@ -62,6 +70,14 @@ class Settings:
         _bounded("pool_max", self.pool_max, self.pool_min, 1000)
         _bounded("max_body_bytes", self.max_body_bytes, 1024, 1024**3)
         _bounded("max_future_skew", self.max_future_skew, 0, 7 * 86400)
+        _bounded("max_replica_lag", self.max_replica_lag, 0, 7 * 86400)
+        if self.role not in ROLES:
+            raise ConfigError(f"role {self.role!r} must be one of {', '.join(ROLES)}")
+        if self.read_database_url and not self.database_url:
+            raise ConfigError(
+                "READ_DATABASE_URL needs DATABASE_URL too: writes (the audit trail of "
+                "inspectors' queries) go to the primary"
+            )
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError(f"public_url {self.public_url!r} must start with http:// or https://")
         if self.operator_token is not None and len(self.operator_token) < 16:
@@ -95,6 +111,10 @@ class Settings:
             values["home"] = Path(env["TRACELEDGER_HOME"])
         if env.get("DATABASE_URL"):
             values["database_url"] = env["DATABASE_URL"]
+        if env.get("READ_DATABASE_URL"):
+            values["read_database_url"] = env["READ_DATABASE_URL"]
+        if env.get("TRACELEDGER_ROLE"):
+            values["role"] = env["TRACELEDGER_ROLE"]
         if "TRACELEDGER_ORIGIN" in env:
             values["origin"] = env["TRACELEDGER_ORIGIN"]
         if "TRACELEDGER_LOG_KEY" in env:
@@ -107,6 +127,7 @@ class Settings:
             ("checkpoint_interval", "TRACELEDGER_CHECKPOINT_INTERVAL"),
             ("max_body_bytes", "TRACELEDGER_MAX_BODY_BYTES"),
             ("max_future_skew", "TRACELEDGER_MAX_FUTURE_SKEW"),
+            ("max_replica_lag", "TRACELEDGER_MAX_REPLICA_LAG"),
         ):
             if var in env:
                 try:
