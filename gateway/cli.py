@@ -25,6 +25,7 @@ from gateway.app import create_app
 from gateway.demo import DEMO_BASE, load_demo
 from gateway.observability import configure_logging
 from gateway.qr_cli import add_qr_parser
+from gateway.witness_cli import add_witness_parser
 from traceledger import db, registry, tokens
 from traceledger.client import CaptureClient, CaptureRejectedError, load_private_key
 from traceledger.dsse import keyid, load_public_key_pem
@@ -425,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify_history_cmd.add_argument("--key", help="the log's verifier key (pin it!)")
     verify_history_cmd.set_defaults(func=cmd_verify_history)
     add_qr_parser(sub)
+    add_witness_parser(sub)
     return parser
 
 

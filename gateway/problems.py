@@ -48,6 +48,11 @@ BUSY = ProblemType("busy", "The log is saturated; retry shortly", 503)
 UNAVAILABLE = ProblemType("unavailable", "The database is unavailable", 503)
 NOT_READY = ProblemType("not-ready", "The service is not ready to serve", 503)
 INTERNAL = ProblemType("internal", "Internal error", 500)
+# c2sp.org/tlog-witness refusals (the 409 body is fixed by the spec; see witness_app).
+WITNESS_FORBIDDEN = ProblemType("witness-forbidden", "No trusted signature on the checkpoint", 403)
+WITNESS_UNKNOWN_LOG = ProblemType("witness-unknown-log", "This witness does not watch the log", 404)
+WITNESS_CONFLICT = ProblemType("witness-conflict", "Not the last cosigned tree size", 409)
+WITNESS_BAD_PROOF = ProblemType("witness-bad-proof", "The consistency proof does not verify", 422)
 
 ALL_TYPES = {
     t.slug: t
@@ -71,6 +76,10 @@ ALL_TYPES = {
         UNAVAILABLE,
         NOT_READY,
         INTERNAL,
+        WITNESS_FORBIDDEN,
+        WITNESS_UNKNOWN_LOG,
+        WITNESS_CONFLICT,
+        WITNESS_BAD_PROOF,
     )
 }
 
@@ -148,6 +157,16 @@ def problem_for(exc: errors.TraceledgerError) -> ProblemError:
             return ProblemError(INVALID_IDENTIFIER, str(exc))
         case errors.RegistryError():
             return ProblemError(REGISTRY, str(exc))
+        case errors.WitnessConflictError():
+            return ProblemError(WITNESS_CONFLICT, str(exc), size=exc.size)
+        case errors.WitnessForbiddenError():
+            return ProblemError(WITNESS_FORBIDDEN, str(exc))
+        case errors.WitnessUnknownLogError():
+            return ProblemError(WITNESS_UNKNOWN_LOG, str(exc))
+        case errors.WitnessBadProofError():
+            return ProblemError(WITNESS_BAD_PROOF, str(exc))
+        case errors.WitnessError():
+            return ProblemError(BAD_REQUEST, str(exc))
         case errors.StoreError():
             return ProblemError(UNAVAILABLE, str(exc), {"Retry-After": "5"})
     log.error("unmapped core error: %r", exc)

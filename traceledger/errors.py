@@ -97,3 +97,45 @@ class BusyError(TraceledgerError):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class WitnessError(TraceledgerError):
+    """A witness refuses to cosign a checkpoint (c2sp.org/tlog-witness); `status` is the
+    HTTP status the protocol prescribes for the refusal."""
+
+    status = 400
+
+
+class WitnessMalformedError(WitnessError):
+    """The add-checkpoint request is malformed, or its old size exceeds the checkpoint's."""
+
+    status = 400
+
+
+class WitnessForbiddenError(WitnessError):
+    """No signature on the checkpoint verifies against a key the witness trusts for it."""
+
+    status = 403
+
+
+class WitnessUnknownLogError(WitnessError):
+    """The witness is not configured for the checkpoint's origin."""
+
+    status = 404
+
+
+class WitnessConflictError(WitnessError):
+    """The old size is not the size the witness last cosigned, or a same-size checkpoint
+    has another root (a fork); `size` is what the witness last cosigned."""
+
+    status = 409
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+class WitnessBadProofError(WitnessError):
+    """The consistency proof does not prove the checkpoint extends the witnessed one."""
+
+    status = 422

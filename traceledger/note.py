@@ -36,6 +36,7 @@ __all__ = [
     "Verifier",
     "b64decode_strict",
     "b64encode",
+    "check_key_name",
     "check_text",
     "key_hash",
     "open_note",
@@ -85,6 +86,11 @@ def _is_valid_name(name: str) -> bool:
 def _check_name(name: str) -> None:
     if not _is_valid_name(name):
         raise NoteError(f"invalid key name {name!r}: it must be non-empty, without spaces or '+'")
+
+
+def check_key_name(name: str) -> None:
+    """Raise NoteError unless `name` may name a key (shared by other signature types)."""
+    _check_name(name)
 
 
 def b64decode_strict(text: str) -> bytes:
