@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from traceledger.cosigned import witness_names
 from traceledger.errors import IdentifierError, NotFoundError
 from traceledger.gs1 import GS1Key, parse_identifier
 from traceledger.reader import LogReader
@@ -107,6 +108,8 @@ class HistoryService:
             "pending": len(walk.events) - len(covered),
             "treeSize": checkpoint.size,
             "checkpoint": checkpoint.note,
+            # Who besides the log vouches for that checkpoint (c2sp.org/tlog-cosignature).
+            "witnesses": witness_names(checkpoint.note),
         }
 
 

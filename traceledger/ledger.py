@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from traceledger import db
+from traceledger.cosigned import log_reader
+from traceledger.cosigner import Cosigner
 from traceledger.db import Conn
 from traceledger.errors import ConfigError, StoreError
 from traceledger.indexer import Indexer
@@ -130,6 +132,13 @@ class Ledger:
             )
             indexer = Indexer(pool) if integrate and not lookup else None
             async with contextlib.AsyncExitStack() as stack:
+                # Witnesses cosign where the integrator signs; entered first, so it stops
+                # last and the final checkpoint is offered to the witnesses too.
+                if integrator is not None and (policy := settings.witness_policy) is not None:
+                    cosigner = Cosigner(
+                        pool, policy, LogReader(pool), interval=settings.checkpoint_interval
+                    )
+                    await stack.enter_async_context(cosigner)
                 # Exit order matters: the sequencer drains first, then the integrator
                 # folds in what it committed and signs the final checkpoint.
                 for worker in (integrator, indexer):
@@ -137,7 +146,7 @@ class Ledger:
                         await stack.enter_async_context(worker.task)
                 if not lookup:
                     await stack.enter_async_context(sequencer)
-                reader = LogReader(read_pool)
+                reader = log_reader(read_pool, settings.witness_policy)
                 yield cls(
                     settings,
                     pool,

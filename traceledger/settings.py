@@ -13,6 +13,7 @@ from pathlib import Path
 import platformdirs
 
 from traceledger.errors import ConfigError
+from traceledger.witness_policy import WitnessEndpoint, WitnessPolicy, parse_witnesses
 
 DEFAULT_ORIGIN = "traceledger.localhost/log"
 # What one process serves: ingest (capture, admin, the log; runs the sequencer, integrator
@@ -60,8 +61,13 @@ class Settings:
     # Public base URL QR codes and links point at (e.g. https://trace.example.org);
     # None uses the host each request came in on.
     public_url: str | None = None
+    # Witnesses asked to cosign each checkpoint, and how many must (k of n; None: all).
+    # With witnesses, /checkpoint and proofs are against the newest checkpoint k cosigned.
+    witnesses: tuple[WitnessEndpoint, ...] = ()
+    witness_quorum: int | None = None
 
     def __post_init__(self) -> None:
+        WitnessPolicy.of(self.witnesses, self.witness_quorum)  # raises if inconsistent
         _bounded("checkpoint_interval", self.checkpoint_interval, 0.01, 3600)
         _bounded("max_batch_entries", self.max_batch_entries, 1, 1_000_000)
         _bounded("max_pending_entries", self.max_pending_entries, 1, 10_000_000)
@@ -89,6 +95,10 @@ class Settings:
                 f"origin {self.origin!r} must be non-empty, without spaces or '+' "
                 "(it names the log in signed notes, e.g. 'ledger.example.org/log')"
             )
+
+    @property
+    def witness_policy(self) -> WitnessPolicy | None:
+        return WitnessPolicy.of(self.witnesses, self.witness_quorum)
 
     @property
     def log_key_file(self) -> Path:
@@ -121,6 +131,13 @@ class Settings:
             values["log_key_path"] = Path(env["TRACELEDGER_LOG_KEY"])
         if env.get("TRACELEDGER_PUBLIC_URL"):
             values["public_url"] = env["TRACELEDGER_PUBLIC_URL"].rstrip("/")
+        if env.get("TRACELEDGER_WITNESSES"):
+            values["witnesses"] = parse_witnesses(env["TRACELEDGER_WITNESSES"])
+        if env.get("TRACELEDGER_WITNESS_QUORUM"):
+            try:
+                values["witness_quorum"] = int(env["TRACELEDGER_WITNESS_QUORUM"])
+            except ValueError as exc:
+                raise ConfigError("TRACELEDGER_WITNESS_QUORUM must be a whole number") from exc
         if "TRACELEDGER_OPERATOR_TOKEN" in env:
             values["operator_token"] = env["TRACELEDGER_OPERATOR_TOKEN"]
         for name, var in (
