@@ -41,7 +41,8 @@ async def add_checkpoint(request: web.Request) -> web.Response:
     try:
         line = await request.app[WITNESS].add_checkpoint(body)
     except WitnessConflictError as exc:
-        return web.Response(status=409, text=f"{exc.size}\n", content_type=TLOG_SIZE)
+        # The spec fixes the Content-Type exactly: bytes, so aiohttp adds no charset.
+        return web.Response(status=409, body=f"{exc.size}\n".encode(), content_type=TLOG_SIZE)
     return web.Response(text=line, content_type="text/plain", charset="utf-8")
 
 

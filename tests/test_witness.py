@@ -268,6 +268,8 @@ async def test_a_stale_old_size_is_409_with_the_witnessed_size(witness: Client) 
     tree = Tree(leaves(30))
     assert (await add(witness, request(0, [], note_for(tree, 10))))[0] == 200
     assert await add(witness, request(0, [], note_for(tree, 30))) == (409, TLOG_SIZE, "10\n")
+    response = await witness.post("/add-checkpoint", data=request(0, [], note_for(tree, 30)))
+    assert response.headers["Content-Type"] == "text/x.tlog.size"  # exactly, no charset
     assert await add(witness, request(4, tree.proof(4, 30), note_for(tree, 30))) == (
         409,
         TLOG_SIZE,
