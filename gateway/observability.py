@@ -334,6 +334,10 @@ async def readyz(request: web.Request) -> web.Response:
                 f"the read database replays {lag:.0f}s behind the primary "
                 f"(limit {settings.max_replica_lag:g}s)"
             )
+    if ledger.integrator is not None and ledger.integrator.fork_refusal is not None:
+        # Not a stall that passes by itself: the database's tree contradicts the published
+        # checkpoint and needs the operator; the detail says how to recover.
+        raise ProblemError(NOT_READY, str(ledger.integrator.fork_refusal), {"Retry-After": "60"})
     if ledger.integrator is not None and ledger.integrator.task.leading:
         task = ledger.integrator.task
         limit = _stall_limit(settings.checkpoint_interval)

@@ -47,6 +47,10 @@ RATE_LIMITED = ProblemType("rate-limited", "Over the enterprise's event rate", 4
 BUSY = ProblemType("busy", "The log is saturated; retry shortly", 503)
 UNAVAILABLE = ProblemType("unavailable", "The database is unavailable", 503)
 NOT_READY = ProblemType("not-ready", "The service is not ready to serve", 503)
+# The database's tree contradicts the published checkpoint (an old backup was restored).
+FORK_REFUSED = ProblemType(
+    "fork-refused", "The log is behind its published checkpoint; retry after recovery", 503
+)
 INTERNAL = ProblemType("internal", "Internal error", 500)
 # c2sp.org/tlog-witness refusals (the 409 body is fixed by the spec; see witness_app).
 WITNESS_FORBIDDEN = ProblemType("witness-forbidden", "No trusted signature on the checkpoint", 403)
@@ -75,6 +79,7 @@ ALL_TYPES = {
         BUSY,
         UNAVAILABLE,
         NOT_READY,
+        FORK_REFUSED,
         INTERNAL,
         WITNESS_FORBIDDEN,
         WITNESS_UNKNOWN_LOG,
@@ -167,6 +172,15 @@ def problem_for(exc: errors.TraceledgerError) -> ProblemError:
             return ProblemError(WITNESS_BAD_PROOF, str(exc))
         case errors.WitnessError():
             return ProblemError(BAD_REQUEST, str(exc))
+        case errors.ForkRefusedError():
+            # Retriable: events sent again after the operator recovers the log are accepted.
+            return ProblemError(
+                FORK_REFUSED,
+                str(exc),
+                {"Retry-After": "60"},
+                publishedSize=exc.published_size,
+                treeSize=exc.tree_size,
+            )
         case errors.StoreError():
             return ProblemError(UNAVAILABLE, str(exc), {"Retry-After": "5"})
     log.error("unmapped core error: %r", exc)

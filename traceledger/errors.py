@@ -81,6 +81,29 @@ class InconsistentLogError(TraceledgerError):
     """The log would sign, or has stored, a tree head that contradicts an earlier one."""
 
 
+class ForkRefusedError(InconsistentLogError):
+    """The database's tree contradicts the checkpoint the log last published (kept outside
+    the database), e.g. after restoring an old backup: the log signs and appends nothing
+    until it is recovered. The message names the sizes and the ways to recover."""
+
+    def __init__(self, message: str, *, published_size: int, tree_size: int) -> None:
+        super().__init__(message)
+        self.published_size = published_size
+        self.tree_size = tree_size
+
+
+class LogBehindPublishedError(ForkRefusedError):
+    """The database holds fewer entries than the published checkpoint covers."""
+
+
+class DivergedFromPublishedError(ForkRefusedError):
+    """The database's tree is not an extension of the published checkpoint's tree."""
+
+
+class BackupError(TraceledgerError):
+    """A backup or restore cannot be made (tool missing, target not empty, bad archive)."""
+
+
 class IntegrityError(TraceledgerError):
     """Stored data does not match what the log committed to (found by verify)."""
 

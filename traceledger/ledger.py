@@ -126,10 +126,16 @@ class Ledger:
                     signer,
                     interval=settings.checkpoint_interval,
                     chunk=settings.integrate_chunk,
+                    published=settings.published_checkpoint_file,
                 )
                 if integrate and signer is not None
                 else None
             )
+            if integrator is not None:
+                # Before the first append: a database restored from an old backup must not
+                # take events at indexes the log already published (traceledger/published.py).
+                await integrator.check_published()
+                sequencer.gate = integrator.check_appendable
             indexer = Indexer(pool) if integrate and not lookup else None
             async with contextlib.AsyncExitStack() as stack:
                 # Witnesses cosign where the integrator signs; entered first, so it stops

@@ -104,6 +104,9 @@ class Sequencer:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # Called before an append is queued; raises to refuse it. The ledger sets it to the
+        # integrator's check that the tree extends the published checkpoint.
+        self.gate: Callable[[], None] | None = None
         # Plain counters for monitoring (read at scrape time; no metrics library here).
         self.entries_appended = 0  # new entries committed (duplicates excluded)
         self.batches_committed = 0  # group-commit transactions
@@ -156,6 +159,8 @@ class Sequencer:
         count = len(request.entries)
         if self._closing or self._task is None:
             raise BusyError("the log is shutting down", retry_after=5)
+        if self.gate is not None:
+            self.gate()
         if count > self._max_batch:
             raise BusyError(
                 f"{count} entries exceed the per-transaction limit of {self._max_batch}"

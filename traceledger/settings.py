@@ -112,6 +112,17 @@ class Settings:
     def pgdata(self) -> Path:
         return self.home / "pgdata"
 
+    @property
+    def published_checkpoint_file(self) -> Path:
+        """The last checkpoint the log published, kept outside the database so a restore
+        of an old backup cannot make the log sign a fork (see traceledger/published.py)."""
+        return self.home / "published-checkpoint"
+
+    @property
+    def forks_dir(self) -> Path:
+        """Where `traceledger accept-fork` archives superseded published checkpoints."""
+        return self.home / "forks"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read TRACELEDGER_* variables (and DATABASE_URL); explicit overrides win."""
