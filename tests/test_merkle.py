@@ -990,6 +990,7 @@ def test_module_exports_the_documented_api() -> None:
         "Range",
         "consistency_proof",
         "consistency_ranges",
+        "inclusion_nodes",
         "inclusion_proof",
         "inclusion_ranges",
         "leaf_hash",
@@ -1000,3 +1001,20 @@ def test_module_exports_the_documented_api() -> None:
         "verify_consistency",
         "verify_inclusion",
     }
+
+
+@given(st.integers(1, 5000).flatmap(lambda n: st.tuples(st.integers(0, n - 1), st.just(n))))
+def test_level_walk_proof_equals_the_rfc_recursion_and_reads_only_the_named_nodes(
+    case: tuple[int, int],
+) -> None:
+    index, size = case
+    read: list[Node] = []
+
+    def node(level: int, idx: int) -> bytes:
+        read.append((level, idx))
+        return sha256(f"{level}/{idx}".encode()).digest()
+
+    by_ranges = [range_hash(a, b, node) for a, b in inclusion_ranges(index, size)]
+    read.clear()
+    assert inclusion_proof(index, size, node) == by_ranges
+    assert sorted(set(read)) == sorted(set(merkle.inclusion_nodes(index, size)))

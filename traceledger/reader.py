@@ -11,8 +11,10 @@ from traceledger import merkle
 from traceledger.errors import NotFoundError, RangeError
 from traceledger.integrator import SignedCheckpoint, fetch_tiles, latest_checkpoint
 from traceledger.leaf import Leaf
+from traceledger.merkle import HASH_SIZE, Node
 from traceledger.tiles import (
     MAX_LEVEL,
+    TILE_HEIGHT,
     TILE_WIDTH,
     NodeCache,
     tile_width,
@@ -30,7 +32,7 @@ class StoredEntry:
 
 
 class LogReader:
-    def __init__(self, pool: asyncpg.Pool, *, node_cache: int = 200_000) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, node_cache: int = 4096) -> None:
         self._pool = pool
         self._nodes = NodeCache(node_cache)
 
@@ -61,28 +63,29 @@ class LogReader:
         await self._check_size(size)
         if not 0 <= index < size:
             raise RangeError(f"index {index} is not in a tree of size {size}")
-        return await self._proof(merkle.inclusion_ranges(index, size))
+        return await self._proof(merkle.inclusion_ranges(index, size), size)
 
     async def inclusion_proofs(self, indexes: list[int], size: int) -> dict[int, list[bytes]]:
         """Proofs for many entries against one tree size, from one tile fetch."""
         if any(not 0 <= i < size for i in indexes):
             raise RangeError(f"an index is not in a tree of size {size}")
-        ranges = {i: merkle.inclusion_ranges(i, size) for i in indexes}
-        node = await self._node_source([r for rs in ranges.values() for r in rs])
-        return {i: [merkle.range_hash(a, b, node) for a, b in rs] for i, rs in ranges.items()}
+        node = await self._node_source(
+            [n for i in indexes for n in merkle.inclusion_nodes(i, size)], size
+        )
+        return {i: merkle.inclusion_proof(i, size, node) for i in indexes}
 
     async def consistency_proof(self, first: int, second: int) -> list[bytes]:
         await self._check_size(second)
         if not 0 <= first <= second:
             raise RangeError(f"first ({first}) must be between 0 and second ({second})")
-        return await self._proof(merkle.consistency_ranges(first, second))
+        return await self._proof(merkle.consistency_ranges(first, second), second)
 
     async def root_at(self, size: int) -> bytes:
         """Root hash of the tree of any integrated size (proofs are against such roots)."""
         await self._check_size(size)
         if size == 0:
             return merkle.EMPTY_ROOT
-        (root,) = await self._proof([(0, size)])
+        (root,) = await self._proof([(0, size)], size)
         return root
 
     async def tile(self, level: int, index: int, width: int) -> bytes:
@@ -123,19 +126,34 @@ class LogReader:
         if not 0 <= size <= cp.size:
             raise RangeError(f"tree size {size} is beyond the latest checkpoint ({cp.size})")
 
-    async def _node_source(self, ranges: list[tuple[int, int]]) -> Callable[[int, int], bytes]:
-        """node(level, index) for every perfect node of `ranges`, fetching only the tiles
-        that cached hashes do not already cover."""
-        wanted = {n for a, b in ranges for n in merkle.perfect_nodes(a, b)}
-        # Take the cached hashes first: computing the others may evict some of them.
-        hashes = {n: h for n in wanted if (h := self._nodes.get(*n)) is not None}
-        missing = wanted - hashes.keys()
+    async def _node_source(self, nodes: list[Node], size: int) -> Callable[[int, int], bytes]:
+        """node(level, index) for each of `nodes` of the tree of `size`, fetching only
+        the tiles the cache does not hold wide enough for that size."""
+        wanted = tiles_for_nodes(nodes)
+        # Hold the cached tiles first: computing the others may evict some of them.
+        held = {
+            t: rows
+            for t in wanted
+            if (rows := self._nodes.cached(t, tile_width(t[0], size, t[1]))) is not None
+        }
+        missing = wanted - held.keys()
         if missing:
             async with self._pool.acquire() as conn:
-                tiles = await fetch_tiles(conn, tiles_for_nodes(missing))
-            hashes.update({n: self._nodes.node(tiles, *n) for n in missing})
-        return lambda level, index: hashes[(level, index)]
+                fetched = await fetch_tiles(conn, missing)
+            held.update({t: self._nodes.layers(t, data) for t, data in fetched.items()})
 
-    async def _proof(self, ranges: list[tuple[int, int]]) -> list[bytes]:
-        node = await self._node_source(ranges)
+        def node(level: int, index: int) -> bytes:
+            sub = level % TILE_HEIGHT
+            rows = held.get((level // TILE_HEIGHT, index >> (TILE_HEIGHT - sub)))
+            pos = (index % (TILE_WIDTH >> sub)) * HASH_SIZE
+            if rows is None or len(rows[sub]) < pos + HASH_SIZE:
+                raise RangeError(f"node ({level}, {index}) is not in the integrated tree")
+            return rows[sub][pos : pos + HASH_SIZE]
+
+        return node
+
+    async def _proof(self, ranges: list[tuple[int, int]], size: int) -> list[bytes]:
+        node = await self._node_source(
+            [n for a, b in ranges for n in merkle.perfect_nodes(a, b)], size
+        )
         return [merkle.range_hash(a, b, node) for a, b in ranges]

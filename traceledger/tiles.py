@@ -39,7 +39,8 @@ def node_slot(level: int, index: int) -> NodeSlot:
 
 
 def tiles_for_nodes(nodes: Iterable[Node]) -> set[TileKey]:
-    return {node_slot(level, index).tile for level, index in nodes}
+    # node_slot(level, index).tile, inlined: proofs ask this for thousands of nodes.
+    return {(lv // TILE_HEIGHT, ix >> (TILE_HEIGHT - lv % TILE_HEIGHT)) for lv, ix in nodes}
 
 
 def node_from_tiles(tiles: Mapping[TileKey, bytes], level: int, index: int) -> bytes:
@@ -57,39 +58,55 @@ def node_from_tiles(tiles: Mapping[TileKey, bytes], level: int, index: int) -> b
 
 
 class NodeCache:
-    """Hashes of perfect subtrees, remembered: once complete, a subtree never changes.
+    """Every node hash inside a tile, computed once per tile and remembered.
 
-    Proofs for different entries share most of their upper nodes, and an inner node is
-    computed from its two children rather than from all the tile hashes beneath it, so
-    serving many proofs costs a few hashes each instead of hundreds.
+    A C2SP tile stores only the bottom row of its 8 levels; a proof needs nodes from the
+    rows in between (a leaf's sibling subtree of height 7 is the root of 128 hashes).
+    Computing all 255 inner nodes of a full tile costs about as much as one proof needs
+    anyway, and a full tile never changes, so the cache keeps whole tiles (16 KiB each)
+    and later proofs through the same tile cost no hashing. Partial tiles at the right
+    edge are kept too, and recomputed when they have grown.
     """
 
-    def __init__(self, capacity: int = 200_000) -> None:
+    def __init__(self, capacity: int = 4096) -> None:
         self._capacity = capacity
-        self._hashes: OrderedDict[Node, bytes] = OrderedDict()
+        self._tiles: OrderedDict[TileKey, list[bytes]] = OrderedDict()
 
-    def get(self, level: int, index: int) -> bytes | None:
-        found = self._hashes.get((level, index))
-        if found is not None:
-            self._hashes.move_to_end((level, index))
+    def cached(self, tile: TileKey, width: int = TILE_WIDTH) -> list[bytes] | None:
+        """The tile's rows if remembered with at least `width` hashes (a partial tile is
+        a prefix of every later version, so a wider one serves a smaller tree too)."""
+        found = self._tiles.get(tile)
+        if found is None or len(found[0]) < width * HASH_SIZE:
+            return None
+        self._tiles.move_to_end(tile)
         return found
 
-    def node(self, tiles: Mapping[TileKey, bytes], level: int, index: int) -> bytes:
-        key = (level, index)
-        found = self._hashes.get(key)
-        if found is not None:
-            self._hashes.move_to_end(key)
-            return found
-        if level % TILE_HEIGHT == 0:
-            found = node_from_tiles(tiles, level, index)
-        else:
-            found = node_hash(
-                self.node(tiles, level - 1, 2 * index), self.node(tiles, level - 1, 2 * index + 1)
+    def layers(self, tile: TileKey, data: bytes) -> list[bytes]:
+        """The tile's rows of node hashes, bottom (the stored hashes) first."""
+        found = self._tiles.get(tile)
+        # Recompute a partial tile only when it has grown.
+        if found is None or len(found[0]) != len(data):
+            found = tile_layers(data)
+            self._tiles[tile] = found
+            if len(self._tiles) > self._capacity:
+                self._tiles.popitem(last=False)
+        self._tiles.move_to_end(tile)
+        return found
+
+
+def tile_layers(data: bytes) -> list[bytes]:
+    """Rows 0..8 of the perfect nodes inside one tile's hashes (complete pairs only)."""
+    rows = [bytes(data)]
+    for _ in range(TILE_HEIGHT):
+        below = rows[-1]
+        pairs = len(below) // (2 * HASH_SIZE)
+        rows.append(
+            b"".join(
+                node_hash(below[i : i + HASH_SIZE], below[i + HASH_SIZE : i + 2 * HASH_SIZE])
+                for i in range(0, pairs * 2 * HASH_SIZE, 2 * HASH_SIZE)
             )
-        self._hashes[key] = found
-        if len(self._hashes) > self._capacity:
-            self._hashes.popitem(last=False)
-        return found
+        )
+    return rows
 
 
 def tile_width(level: int, tree_size: int, index: int) -> int:
