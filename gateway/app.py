@@ -21,6 +21,7 @@ from gateway.observability import observability_middleware, setup_observability
 from gateway.problems import WRONG_ROLE, ProblemError, describe_problem, problem_middleware
 from traceledger.capture import CaptureService
 from traceledger.history import HistoryService
+from traceledger.history_cache import HistoryCache
 from traceledger.ledger import Ledger
 from traceledger.schemas import SchemaSet
 from traceledger.settings import Settings
@@ -41,7 +42,12 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
             app[CAPTURE] = CaptureService(ledger.pool, ledger.sequencer, SchemaSet(), settings)
         # History, proofs and the checkpoint they are against all come from one database,
         # so a lagging replica answers consistently for the checkpoint it already has.
-        app[HISTORY] = HistoryService(ledger.read_pool, ledger.reader)
+        app[HISTORY] = HistoryService(
+            ledger.read_pool,
+            ledger.reader,
+            verifier_key=ledger.verifier.encode(),
+            cache=HistoryCache(settings.lookup_cache_bytes, settings.lookup_cache_seconds),
+        )
         app[TRACE] = TraceService(ledger.read_pool, app[HISTORY])
         yield
 

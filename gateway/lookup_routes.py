@@ -14,7 +14,7 @@ from aiohttp import web
 
 from gateway import pages
 from gateway.auth import audit, optional_access
-from gateway.keys import HISTORY, LEDGER
+from gateway.keys import HISTORY
 from gateway.params import digital_link_key, public_base, raw_path_between
 from gateway.problems import ProblemError, problem_for
 from traceledger.errors import NotFoundError, TraceledgerError
@@ -99,7 +99,7 @@ async def lookup(request: web.Request) -> web.StreamResponse:
                 found = None
             links = linkset(key, public_base(request), found)
             return web.Response(text=json.dumps(links), content_type=LINKSET_JSON)
-        history = await service.history(key, inspector=access is not None)
+        found_now = await service.lookup(key, inspector=access is not None)
         await audit(request, 200)
     except (TraceledgerError, ProblemError) as exc:
         problem = exc if isinstance(exc, ProblemError) else problem_for(exc)
@@ -115,10 +115,13 @@ async def lookup(request: web.Request) -> web.StreamResponse:
             ),
             headers={"Content-Security-Policy": pages.CONTENT_SECURITY_POLICY},
         )
-    history["verifierKey"] = request.app[LEDGER].verifier.encode()
-    history["identifier"]["input"] = request.path
     if not html:
-        return web.json_response(history, headers={"Vary": "Accept, Authorization"})
+        return web.Response(
+            body=service.cache.body(found_now, request.path),
+            content_type="application/json",
+            headers={"Vary": "Accept, Authorization"},
+        )
+    history = found_now.with_input(request.path)
     page_url = public_base(request) + raw_path_between(request)
     self_url = f"{page_url}?{request.query_string}" if request.query_string else page_url
     return web.Response(

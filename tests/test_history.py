@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.keys import LEDGER
+from gateway.app import create_app
+from gateway.keys import HISTORY, LEDGER
 from tests.conftest import wait_for_checkpoint
 from tests.epcis_samples import document
 from tests.test_capture import Signer, post, register
 from traceledger import tokens
+from traceledger.gs1 import parse_digital_link
 from traceledger.history_check import verify_history
 from traceledger.note import Verifier
+from traceledger.settings import Settings
 
 Client = TestClient[web.Request, web.Application]
 
@@ -268,3 +272,97 @@ async def test_browsers_get_the_page_in_their_language(
     missing = await client.get("/01/09421234123456/21/NOPE", headers={"Accept": "text/html"})
     assert missing.status == 404
     assert missing.content_type == "text/html"
+
+
+async def settled(client: Client, size: int) -> None:
+    """Wait until `size` entries are both signed into a checkpoint and indexed."""
+    ledger = client.app[LEDGER]
+    await wait_for_checkpoint(ledger, size)
+    async with ledger.pool.acquire() as conn:
+        for _ in range(500):
+            if await conn.fetchval("SELECT next_idx FROM index_state") >= size:
+                return
+            await asyncio.sleep(0.02)
+    raise TimeoutError(f"{size} entries were not indexed")
+
+
+async def test_a_repeated_lookup_is_served_from_the_cache_until_an_event_concerns_it(
+    client: Client, story: dict[str, Signer]
+) -> None:
+    service = client.app[HISTORY]
+    can = parse_digital_link("https://id.gs1.org" + CAN_DL)
+    first = await service.lookup(can)
+    assert await service.lookup(can) is first
+    # An event about something else moves the log on but leaves the answer current: it is
+    # served again, still proven against the checkpoint it was assembled for.
+    other = ev(
+        "ObjectEvent",
+        "9-21",
+        action="OBSERVE",
+        bizStep="storing",
+        quantityList=[{"epcClass": LOT_C}],
+    )
+    assert (await post(client, document(other), story["proc"]))[0] == 201
+    await settled(client, 10)
+    again = await service.lookup(can)
+    assert again is first
+    assert again.answer["treeSize"] == 9
+    h = await history(client, CAN_DL)
+    assert h["treeSize"] == 9
+    assert not verify_history(h, Verifier.parse(h["verifierKey"])).failures
+    # An event on the can's lot is part of its history: the next lookup assembles anew.
+    destroyed = ev(
+        "ObjectEvent",
+        "9-22",
+        action="OBSERVE",
+        bizStep="destroying",
+        disposition="destroyed",
+        quantityList=[{"epcClass": LOT_A}],
+    )
+    assert (await post(client, document(destroyed), story["port"]))[0] == 201
+    await settled(client, 11)
+    h = await history(client, CAN_DL)
+    assert h["treeSize"] >= 11
+    assert h["status"]["destroyed"] is True
+    assert not verify_history(h, Verifier.parse(h["verifierKey"])).failures
+
+
+async def test_inspectors_and_the_public_never_share_a_cached_answer(
+    client: Client, story: dict[str, Signer]
+) -> None:
+    public = await history(client, BLEND_DL)
+    async with client.app[LEDGER].pool.acquire() as conn:
+        _, token = await tokens.add_token(conn, "Inspector Wu", "inspector")
+    inside = await history(client, BLEND_DL, Authorization=f"Bearer {token}")
+    again = await history(client, BLEND_DL)
+    blend = [
+        next(e for e in h["events"] if e["type"] == "TransformationEvent")
+        for h in (public, inside, again)
+    ]
+    assert [b["ilmd"] is None for b in blend] == [True, False, True]
+
+
+async def test_the_json_body_names_the_path_each_caller_asked_with(
+    client: Client, story: dict[str, Signer]
+) -> None:
+    a = await history(client, CAN_DL)
+    b = await history(client, "/01/09421234123456/21/%43AN1")
+    assert a["identifier"]["input"] == CAN_DL
+    assert b["identifier"]["input"] == "/01/09421234123456/21/CAN1"  # aiohttp decodes it
+    assert {**a, "identifier": None} == {**b, "identifier": None}
+
+
+@pytest.mark.parametrize("cache_bytes", [0])
+async def test_with_the_cache_off_every_lookup_is_assembled_anew(
+    settings: Settings, cache_bytes: int
+) -> None:
+    quiet = dataclasses.replace(settings, lookup_cache_bytes=cache_bytes)
+    async with TestClient(TestServer(create_app(quiet))) as client:
+        dairy = await register(client, "Canterbury Dairy", [DAIRY])
+        commission = ev("ObjectEvent", "9-01", action="ADD", bizStep="commissioning", epcList=[CAN])
+        assert (await post(client, document(commission), dairy))[0] == 201
+        await settled(client, 1)
+        service = client.app[HISTORY]
+        can = parse_digital_link("https://id.gs1.org" + CAN_DL)
+        assert await service.lookup(can) is not await service.lookup(can)
+        assert len(service.cache) == 0

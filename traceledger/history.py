@@ -23,6 +23,8 @@ import asyncpg
 from traceledger.cosigned import witness_names
 from traceledger.errors import IdentifierError, NotFoundError
 from traceledger.gs1 import GS1Key, parse_identifier
+from traceledger.history_cache import CachedAnswer, HistoryCache
+from traceledger.integrator import SignedCheckpoint
 from traceledger.reader import LogReader
 
 MAX_DEPTH = 6  # transformation and aggregation hops followed upstream
@@ -62,22 +64,73 @@ class EventRow:
     enterprise_id: int | None
     corrects: int | None
     keys: list[tuple[str, str]] = field(default_factory=list)  # (key, role)
+    # With detail: the stored leaf and payload, and the sender's (name, role).
+    leaf: bytes | None = None
+    payload: bytes | None = None
+    who: tuple[str, str] | None = None
 
 
 class HistoryService:
-    def __init__(self, pool: asyncpg.Pool, reader: LogReader) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        reader: LogReader,
+        *,
+        verifier_key: str | None = None,
+        cache: HistoryCache | None = None,
+    ) -> None:
         self._pool = pool
         self._reader = reader
+        self._verifier_key = verifier_key
+        self.cache = cache if cache is not None else HistoryCache(0, 0)
 
     async def history(self, key: GS1Key, *, inspector: bool = False) -> dict[str, Any]:
+        """The item's history (possibly shared with other callers: do not mutate it)."""
+        return (await self.lookup(key, inspector=inspector)).answer
+
+    async def lookup(self, key: GS1Key, *, inspector: bool = False) -> CachedAnswer:
+        """The cached answer while it is current (see history_cache), else a fresh one."""
         checkpoint = await self._reader.checkpoint()
+        slot = (key.canonical(), inspector)
+        cached = self.cache.get(slot)
+        if cached is not None and await self._still_current(cached, checkpoint.size):
+            return cached
+        fresh = await self._assemble(slot, key, checkpoint)
+        self.cache.put(fresh)
+        return fresh
+
+    async def _still_current(self, cached: CachedAnswer, size: int) -> bool:
+        if size <= cached.current_at:
+            return True
+        if cached.answer["pending"]:
+            return False  # events it counted as pending are now covered by a checkpoint
         async with self._pool.acquire() as conn:
+            changed = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM event_keys WHERE key = ANY($1::text[])"
+                " AND idx >= $2 AND role <> 'lotMember')",
+                cached.keys,
+                cached.indexed_below,
+            )
+        if changed:
+            return False
+        cached.current_at = size
+        return True
+
+    async def _assemble(
+        self, slot: tuple[str, bool], key: GS1Key, checkpoint: SignedCheckpoint
+    ) -> CachedAnswer:
+        inspector = slot[1]
+        async with self._pool.acquire() as conn:
+            # Read before the walk: every event below it is indexed and so seen by the walk.
+            indexed_below = (
+                await conn.fetchval("SELECT next_idx FROM index_state") if self.cache.enabled else 0
+            )
             walk = Walk(conn)
             await walk.run(key)
-            if not walk.events:
-                raise NotFoundError(f"nothing is recorded about {key.canonical()}")
-            payloads = await walk.payloads(checkpoint.size)
-            names = await walk.enterprise_names()
+        if not walk.events:
+            raise NotFoundError(f"nothing is recorded about {key.canonical()}")
+        payloads = walk.payloads(checkpoint.size)
+        names = walk.enterprise_names()
         covered = sorted(i for i in walk.events if i < checkpoint.size and i in payloads)
         proofs = await self._reader.inclusion_proofs(covered, checkpoint.size)
         erroneous = {r.corrects for r in walk.events.values() if r.corrects is not None}
@@ -99,7 +152,7 @@ class HistoryService:
             )
         events.sort(key=lambda e: (e["eventTime"], e["index"]))
         product, origin = _product_and_origin(walk, payloads, names, key)
-        return {
+        answer = {
             "identifier": _identifier_json(key),
             "product": product,
             "origin": origin,
@@ -111,17 +164,40 @@ class HistoryService:
             # Who besides the log vouches for that checkpoint (c2sp.org/tlog-cosignature).
             "witnesses": witness_names(checkpoint.note),
         }
+        if self._verifier_key is not None:
+            answer["verifierKey"] = self._verifier_key
+        return CachedAnswer(
+            slot, answer, list(walk.seen), indexed_below, checkpoint.size, self.cache.now()
+        )
 
 
-async def events_naming(conn: Any, keys: list[str], limit: int = MAX_EVENTS) -> list[EventRow]:
-    """Every indexed event naming any of `keys`, with all the keys it names, in time order."""
+async def events_naming(
+    conn: Any, keys: list[str], limit: int = MAX_EVENTS, *, detail: bool = False
+) -> list[EventRow]:
+    """Every indexed event naming any of `keys`, with all the keys it names, in time order.
+
+    `detail` also brings each event's leaf, payload and sender, so a history needs no
+    further round trips for them.
+    """
     rows = await conn.fetch(
         # LATERAL: fetch each matched event's other keys through the idx index, whatever
-        # the planner believes about how many events the keys match.
-        "SELECT e.*, k2.all_keys, k2.all_roles"
-        " FROM (SELECT DISTINCT idx FROM event_keys WHERE key = ANY($1::text[])) m"
+        # the planner believes about how many events the keys match. (S608: only
+        # literal fragments are joined, never input.)
+        "SELECT e.*, k2.all_keys, k2.all_roles"  # noqa: S608
+        + (", en.leaf, en.payload, ent.name AS sender, ent.role AS sender_role" if detail else "")
+        # A lotMember key names the lot a serial was made in: the lot's other serials'
+        # commissioning events are not the lot's history (a lot of 10,000 would drag in
+        # 10,000 events).
+        + " FROM (SELECT DISTINCT idx FROM event_keys"
+        "       WHERE key = ANY($1::text[]) AND role <> 'lotMember') m"
         " JOIN events e ON e.idx = m.idx"
-        " CROSS JOIN LATERAL (SELECT array_agg(k.key) AS all_keys,"
+        + (
+            " JOIN entries en ON en.idx = m.idx"
+            " LEFT JOIN enterprises ent ON ent.id = e.enterprise_id"
+            if detail
+            else ""
+        )
+        + " CROSS JOIN LATERAL (SELECT array_agg(k.key) AS all_keys,"
         "                            array_agg(k.role) AS all_roles"
         "                     FROM event_keys k WHERE k.idx = m.idx) k2"
         " ORDER BY e.event_time, e.idx LIMIT $2",
@@ -142,6 +218,15 @@ async def events_naming(conn: Any, keys: list[str], limit: int = MAX_EVENTS) -> 
             r["enterprise_id"],
             r["corrects"],
             list(zip(r["all_keys"], r["all_roles"], strict=True)),
+            *(
+                (
+                    bytes(r["leaf"]),
+                    None if r["payload"] is None else bytes(r["payload"]),
+                    None if r["sender"] is None else (r["sender"], r["sender_role"]),
+                )
+                if detail
+                else ()
+            ),
         )
         for r in rows
     ]
@@ -169,7 +254,7 @@ class Walk:
         depth = 0
         while frontier and depth <= MAX_DEPTH and len(self.events) < MAX_EVENTS:
             self.seen.update(frontier)
-            rows = await events_naming(self.conn, list(frontier))
+            rows = await events_naming(self.conn, list(frontier), detail=True)
             frontier = {}
             if lot is None and depth == 0 and key.serial is not None:
                 frontier.update(self._lot_from_commissioning(rows))
@@ -230,23 +315,12 @@ class Walk:
                 if lot is not None and lot.canonical() != k:
                     hops[lot.canonical()] = Via("input", lot.canonical(), depth=via.depth + 1)
 
-    async def payloads(self, size: int) -> dict[int, tuple[bytes, bytes | None]]:
-        rows = await self.conn.fetch(
-            "SELECT idx, leaf, payload FROM entries WHERE idx = ANY($1::bigint[]) AND idx < $2",
-            list(self.events),
-            size,
-        )
-        return {
-            r["idx"]: (bytes(r["leaf"]), None if r["payload"] is None else bytes(r["payload"]))
-            for r in rows
-        }
+    def payloads(self, size: int) -> dict[int, tuple[bytes, bytes | None]]:
+        """(leaf, payload) of every event the walk found within a tree of `size`."""
+        return {i: (r.leaf, r.payload) for i, r in self.events.items() if i < size and r.leaf}
 
-    async def enterprise_names(self) -> dict[int, tuple[str, str]]:
-        ids = list({r.enterprise_id for r in self.events.values() if r.enterprise_id})
-        rows = await self.conn.fetch(
-            "SELECT id, name, role FROM enterprises WHERE id = ANY($1::bigint[])", ids
-        )
-        return {r["id"]: (r["name"], r["role"]) for r in rows}
+    def enterprise_names(self) -> dict[int, tuple[str, str]]:
+        return {r.enterprise_id: r.who for r in self.events.values() if r.enterprise_id and r.who}
 
 
 def parse_key(key: str) -> GS1Key | None:

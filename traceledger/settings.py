@@ -61,6 +61,10 @@ class Settings:
     # Public base URL QR codes and links point at (e.g. https://trace.example.org);
     # None uses the host each request came in on.
     public_url: str | None = None
+    # Lookup answers kept while still current (traceledger/history_cache.py): the memory
+    # bound (0 turns the cache off) and how long an answer may be reused at most.
+    lookup_cache_bytes: int = 64 * 1024 * 1024
+    lookup_cache_seconds: float = 60.0
     # Witnesses asked to cosign each checkpoint, and how many must (k of n; None: all).
     # With witnesses, /checkpoint and proofs are against the newest checkpoint k cosigned.
     witnesses: tuple[WitnessEndpoint, ...] = ()
@@ -76,6 +80,8 @@ class Settings:
         _bounded("pool_max", self.pool_max, self.pool_min, 1000)
         _bounded("max_body_bytes", self.max_body_bytes, 1024, 1024**3)
         _bounded("max_future_skew", self.max_future_skew, 0, 7 * 86400)
+        _bounded("lookup_cache_bytes", self.lookup_cache_bytes, 0, 64 * 1024**3)
+        _bounded("lookup_cache_seconds", self.lookup_cache_seconds, 0, 86400)
         _bounded("max_replica_lag", self.max_replica_lag, 0, 7 * 86400)
         if self.role not in ROLES:
             raise ConfigError(f"role {self.role!r} must be one of {', '.join(ROLES)}")
@@ -155,6 +161,8 @@ class Settings:
             ("checkpoint_interval", "TRACELEDGER_CHECKPOINT_INTERVAL"),
             ("max_body_bytes", "TRACELEDGER_MAX_BODY_BYTES"),
             ("max_future_skew", "TRACELEDGER_MAX_FUTURE_SKEW"),
+            ("lookup_cache_bytes", "TRACELEDGER_LOOKUP_CACHE_BYTES"),
+            ("lookup_cache_seconds", "TRACELEDGER_LOOKUP_CACHE_SECONDS"),
             ("max_replica_lag", "TRACELEDGER_MAX_REPLICA_LAG"),
         ):
             if var in env:
