@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from gateway.app import create_app
+from gateway.backup_cli import add_backup_parser
 from gateway.demo import DEMO_BASE, load_demo
 from gateway.observability import configure_logging
 from gateway.qr_cli import add_qr_parser
@@ -426,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify_history_cmd.add_argument("--key", help="the log's verifier key (pin it!)")
     verify_history_cmd.set_defaults(func=cmd_verify_history)
     add_qr_parser(sub)
+    add_backup_parser(sub)
     add_witness_parser(sub)
     return parser
 
