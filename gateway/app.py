@@ -47,6 +47,8 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
             ledger.reader,
             verifier_key=ledger.verifier.encode(),
             cache=HistoryCache(settings.lookup_cache_bytes, settings.lookup_cache_seconds),
+            # Lookups may use a checkpoint up to half an interval older than the newest.
+            checkpoint_max_age=settings.checkpoint_interval / 2,
         )
         app[TRACE] = TraceService(ledger.read_pool, app[HISTORY])
         yield

@@ -24,16 +24,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def measure(
-    fetch: Callable[[int], Awaitable[None]], keys: list[int], clients: int, seconds: float
+    fetch: Callable[[int], Awaitable[None]],
+    keys: list[int] | Callable[[], int],
+    clients: int,
+    seconds: float,
 ) -> tuple[list[float], float]:
-    """Latencies and requests/s of `clients` concurrent loops calling fetch(random key)."""
+    """Latencies and requests/s of `clients` concurrent loops calling fetch(key), the key
+    drawn uniformly from `keys` or by calling it."""
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
     rng = random.Random(1)
+    draw = keys if callable(keys) else lambda: rng.choice(keys)
 
     async def client() -> None:
         while time.perf_counter() < deadline:
-            n = rng.choice(keys)
+            n = draw()
             t0 = time.perf_counter()
             await fetch(n)
             latencies.append(time.perf_counter() - t0)

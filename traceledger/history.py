@@ -78,11 +78,14 @@ class HistoryService:
         *,
         verifier_key: str | None = None,
         cache: HistoryCache | None = None,
+        checkpoint_max_age: float = 0.0,
     ) -> None:
         self._pool = pool
         self._reader = reader
         self._verifier_key = verifier_key
         self.cache = cache if cache is not None else HistoryCache(0, 0)
+        self._checkpoint_max_age = checkpoint_max_age
+        self._latest: tuple[float, SignedCheckpoint] | None = None
 
     async def history(self, key: GS1Key, *, inspector: bool = False) -> dict[str, Any]:
         """The item's history (possibly shared with other callers: do not mutate it)."""
@@ -90,7 +93,7 @@ class HistoryService:
 
     async def lookup(self, key: GS1Key, *, inspector: bool = False) -> CachedAnswer:
         """The cached answer while it is current (see history_cache), else a fresh one."""
-        checkpoint = await self._reader.checkpoint()
+        checkpoint = await self._checkpoint()
         slot = (key.canonical(), inspector)
         cached = self.cache.get(slot)
         if cached is not None and await self._still_current(cached, checkpoint.size):
@@ -98,6 +101,17 @@ class HistoryService:
         fresh = await self._assemble(slot, key, checkpoint)
         self.cache.put(fresh)
         return fresh
+
+    async def _checkpoint(self) -> SignedCheckpoint:
+        """The newest checkpoint, read at most once per `checkpoint_max_age` seconds. A
+        new one is signed only once per checkpoint interval anyway, and so a cached
+        answer to a popular item costs no database round trip at all."""
+        now = self.cache.now()
+        if self._latest is not None and now - self._latest[0] < self._checkpoint_max_age:
+            return self._latest[1]
+        checkpoint = await self._reader.checkpoint()
+        self._latest = (now, checkpoint)
+        return checkpoint
 
     async def _still_current(self, cached: CachedAnswer, size: int) -> bool:
         if size <= cached.current_at:
