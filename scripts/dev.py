@@ -50,8 +50,9 @@ def run(args: list[str]) -> int:
 
 
 # Programs the tests run, and the Debian package of each: zbarimg decodes the QR codes the
-# service draws, rsvg-convert turns its SVG codes into pictures zbarimg can read.
-TEST_TOOLS = {"zbarimg": "zbar-tools", "rsvg-convert": "librsvg2-bin"}
+# service draws, rsvg-convert turns its SVG codes into pictures zbarimg can read, chromium
+# screenshots the pages at phone width (about 80 s to install, once).
+TEST_TOOLS = {"zbarimg": "zbar-tools", "rsvg-convert": "librsvg2-bin", "chromium": "chromium"}
 
 
 def ensure_test_tools() -> None:
