@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import asyncpg
 from aiohttp import web
 
 from traceledger import errors
@@ -206,6 +207,18 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         )
         allow = {k: v for k, v in exc.headers.items() if k == "Allow"}
         problem = ProblemError(kind, exc.text or exc.reason, allow)
+    except (
+        ConnectionError,
+        asyncpg.PostgresConnectionError,
+        # Class 57: the server is starting, shutting down, or cancelled the statement.
+        asyncpg.OperatorInterventionError,
+    ) as exc:
+        # The database went away mid-request (a primary restarting, a replica promoted):
+        # retriable, and not our bug.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+        problem = ProblemError(
+            UNAVAILABLE, "the database is unavailable; try again shortly", {"Retry-After": "5"}
+        )
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         problem = ProblemError(INTERNAL, "an internal error occurred; it has been logged")

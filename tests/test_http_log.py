@@ -6,10 +6,13 @@ import base64
 import hashlib
 from typing import Any
 
+import asyncpg
+import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.keys import LEDGER
+from gateway.problems import problem_middleware
 from tests.conftest import wait_for_checkpoint
 from traceledger import merkle
 from traceledger.checkpoint import open_checkpoint
@@ -181,3 +184,28 @@ async def test_wrong_method_is_a_problem_not_a_crash(client: Client) -> None:
     response = await client.post("/v1/log")
     assert response.status == 405
     assert (await response.json(content_type=None))["type"] == "/problems/method-not-allowed"
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [
+        ConnectionRefusedError("connect refused"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+    ],
+)
+async def test_a_database_lost_mid_request_is_a_retriable_503_not_a_500(
+    lost: Exception,
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        raise lost
+
+    app = web.Application(middlewares=[problem_middleware])
+    app.router.add_get("/x", handler)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/x")
+        assert response.status == 503
+        assert response.content_type == "application/problem+json"
+        assert response.headers["Retry-After"] == "5"
+        assert (await response.json())["type"].endswith("/problems/unavailable")
