@@ -119,6 +119,28 @@ async def wait_for_checkpoint(ledger: Ledger, size: int, within: float = 30.0) -
         await asyncio.sleep(0.02)
 
 
+async def wait_for_index(ledger: Ledger, size: int, within: float = 30.0) -> None:
+    """Wait until the indexer has indexed the first `size` entries."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    async with ledger.pool.acquire() as conn:
+        while await conn.fetchval("SELECT next_idx FROM index_state") < size:
+            if loop.time() > deadline:
+                raise TimeoutError(f"the index did not reach {size} entries within {within}s")
+            await asyncio.sleep(0.02)
+
+
+async def settled(ledger: Ledger, size: int | None = None, within: float = 30.0) -> int:
+    """Wait until `size` entries (default: all appended so far) are both signed into a
+    checkpoint and indexed; returns that size."""
+    if size is None:
+        async with ledger.pool.acquire() as conn:
+            size = int(await conn.fetchval("SELECT size FROM log_head"))
+    await wait_for_checkpoint(ledger, size, within)
+    await wait_for_index(ledger, size, within)
+    return size
+
+
 def cli_args(settings: Settings) -> list[str]:
     """The CLI's global options pointing at this test's ledger."""
     return [

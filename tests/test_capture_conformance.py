@@ -7,7 +7,6 @@ module is skipped where it does not (they are GS1's files, never copied here).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.keys import LEDGER
+from tests.conftest import wait_for_index
 from tests.test_capture import Signer, post, register
 from traceledger import registry
 from traceledger.epcis import check_event, created_mentions, now_utc
@@ -48,12 +48,7 @@ def needed_prefixes(doc: dict[str, Any]) -> set[str]:
 
 
 async def wait_indexed(client: Client, size: int) -> None:
-    async with client.app[LEDGER].pool.acquire() as conn:
-        for _ in range(300):
-            if await conn.fetchval("SELECT next_idx FROM index_state") >= size:
-                return
-            await asyncio.sleep(0.02)
-    raise TimeoutError("indexer did not catch up")
+    await wait_for_index(client.app[LEDGER], size)
 
 
 async def test_every_official_example_is_accepted(client: Client) -> None:

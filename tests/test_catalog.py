@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.keys import LEDGER
-from tests.conftest import wait_for_checkpoint
+from tests.conftest import settled as settled_ledger
 from tests.epcis_samples import document
 from tests.test_capture import Signer, post, register
 from traceledger import catalog, dsse, tokens
@@ -87,16 +87,7 @@ async def get(client: Client, path: str, token: str | None) -> tuple[int, Any]:
 
 async def settled(client: Client) -> None:
     """Wait until everything appended is covered by a checkpoint and indexed."""
-    ledger = client.app[LEDGER]
-    async with ledger.pool.acquire() as conn:
-        size = await conn.fetchval("SELECT size FROM log_head")
-    await wait_for_checkpoint(ledger, size)
-    async with ledger.pool.acquire() as conn:
-        for _ in range(500):
-            if await conn.fetchval("SELECT next_idx FROM index_state") >= size:
-                return
-            await asyncio.sleep(0.02)
-    raise TimeoutError("the indexer did not catch up")
+    await settled_ledger(client.app[LEDGER])
 
 
 async def inspector_token(client: Client, role: str = "inspector") -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import Any
 
@@ -12,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.keys import HISTORY, LEDGER
-from tests.conftest import wait_for_checkpoint
+from tests.conftest import settled
 from tests.epcis_samples import document
 from tests.test_capture import Signer, post, register
 from traceledger import tokens
@@ -139,13 +138,7 @@ async def story(client: Client) -> dict[str, Signer]:
         quantityList=[{"epcClass": LOT_A}],
     )
     assert (await post(client, document(recall), port))[0] == 201
-    ledger = client.app[LEDGER]
-    await wait_for_checkpoint(ledger, 9)
-    async with ledger.pool.acquire() as conn:
-        for _ in range(300):
-            if await conn.fetchval("SELECT next_idx FROM index_state") >= 9:
-                break
-            await asyncio.sleep(0.02)
+    await settled(client.app[LEDGER], 9)
     return {"dairy": dairy, "proc": proc, "port": port}
 
 
@@ -274,18 +267,6 @@ async def test_browsers_get_the_page_in_their_language(
     assert missing.content_type == "text/html"
 
 
-async def settled(client: Client, size: int) -> None:
-    """Wait until `size` entries are both signed into a checkpoint and indexed."""
-    ledger = client.app[LEDGER]
-    await wait_for_checkpoint(ledger, size)
-    async with ledger.pool.acquire() as conn:
-        for _ in range(500):
-            if await conn.fetchval("SELECT next_idx FROM index_state") >= size:
-                return
-            await asyncio.sleep(0.02)
-    raise TimeoutError(f"{size} entries were not indexed")
-
-
 async def test_a_repeated_lookup_is_served_from_the_cache_until_an_event_concerns_it(
     client: Client, story: dict[str, Signer]
 ) -> None:
@@ -303,7 +284,7 @@ async def test_a_repeated_lookup_is_served_from_the_cache_until_an_event_concern
         quantityList=[{"epcClass": LOT_C}],
     )
     assert (await post(client, document(other), story["proc"]))[0] == 201
-    await settled(client, 10)
+    await settled(client.app[LEDGER], 10)
     again = await service.lookup(can)
     assert again is first
     assert again.answer["treeSize"] == 9
@@ -320,7 +301,7 @@ async def test_a_repeated_lookup_is_served_from_the_cache_until_an_event_concern
         quantityList=[{"epcClass": LOT_A}],
     )
     assert (await post(client, document(destroyed), story["port"]))[0] == 201
-    await settled(client, 11)
+    await settled(client.app[LEDGER], 11)
     h = await history(client, CAN_DL)
     assert h["treeSize"] >= 11
     assert h["status"]["destroyed"] is True
@@ -361,7 +342,7 @@ async def test_with_the_cache_off_every_lookup_is_assembled_anew(
         dairy = await register(client, "Canterbury Dairy", [DAIRY])
         commission = ev("ObjectEvent", "9-01", action="ADD", bizStep="commissioning", epcList=[CAN])
         assert (await post(client, document(commission), dairy))[0] == 201
-        await settled(client, 1)
+        await settled(client.app[LEDGER], 1)
         service = client.app[HISTORY]
         can = parse_digital_link("https://id.gs1.org" + CAN_DL)
         assert await service.lookup(can) is not await service.lookup(can)

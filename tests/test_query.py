@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from gateway.cli import main as cli_main
 from gateway.keys import LEDGER
-from tests.conftest import cli_args, wait_for_checkpoint
+from tests.conftest import cli_args, settled
 from tests.epcis_samples import document
 from tests.test_capture import Signer, post, register
 from traceledger import tokens
@@ -187,14 +187,7 @@ class World:
 
 async def settle(client: Client, size: int) -> None:
     """Wait until `size` entries are signed into a checkpoint and indexed."""
-    ledger = client.app[LEDGER]
-    await wait_for_checkpoint(ledger, size)
-    async with ledger.pool.acquire() as conn:
-        for _ in range(1500):
-            if await conn.fetchval("SELECT next_idx FROM index_state") >= size:
-                return
-            await asyncio.sleep(0.02)
-    raise TimeoutError("the indexer did not catch up")
+    await settled(client.app[LEDGER], size, within=30)
 
 
 # Each party names its own extension namespace "ex": an export must keep them apart.

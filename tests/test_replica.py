@@ -27,7 +27,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.keys import LEDGER, READ_POOL
-from tests.conftest import free_port, wait_for_checkpoint, with_database
+from tests.conftest import free_port, settled, with_database
 from tests.epcis_samples import document
 from tests.test_capture import Signer, post, register
 from tests.test_history import CAN, CAN_DL, DAIRY, LOT_A, ev
@@ -230,14 +230,7 @@ async def capture(ingest: Client, signer: Signer, *events: dict[str, Any]) -> in
     status, receipt = await post(ingest, document(*events), signer)
     assert status == 201, receipt
     size: int = max(e["index"] for e in receipt["entries"]) + 1
-    ledger = ingest.app[LEDGER]
-    await wait_for_checkpoint(ledger, size, within=CATCH_UP)
-    async with ledger.pool.acquire() as conn:
-        for _ in range(int(CATCH_UP / 0.02)):
-            if await conn.fetchval("SELECT next_idx FROM index_state") >= size:
-                break
-            await asyncio.sleep(0.02)
-    return size
+    return await settled(ingest.app[LEDGER], size, within=CATCH_UP)
 
 
 def commission() -> dict[str, Any]:

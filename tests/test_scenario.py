@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.app import create_app
 from gateway.demo import DEMO_BASE, load_demo
 from gateway.keys import CAPTURE, LEDGER
-from tests.conftest import wait_for_checkpoint
+from tests.conftest import wait_for_checkpoint, wait_for_index
 from traceledger import eventhash, scenario
 from traceledger.client import sign_document
 from traceledger.epcis import (
@@ -59,15 +58,6 @@ async def tree_size(ledger: Ledger) -> int:
     async with ledger.pool.acquire() as conn:
         size: int = await conn.fetchval("SELECT size FROM log_head")
     return size
-
-
-async def wait_for_index(ledger: Ledger, size: int) -> None:
-    async with ledger.pool.acquire() as conn:
-        for _ in range(1500):
-            if await conn.fetchval("SELECT next_idx FROM index_state") >= size:
-                return
-            await asyncio.sleep(0.02)
-    raise TimeoutError(f"the index did not reach {size} entries")
 
 
 # --------------------------------------------------------------------- the data itself

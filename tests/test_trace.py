@@ -3,7 +3,6 @@ token and role refusals, and the audit trail."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.keys import CAPTURE, LEDGER
-from tests.conftest import wait_for_checkpoint
+from tests.conftest import settled
 from traceledger import catalog, dsse, scenario, tokens
 
 Client = TestClient[web.Request, web.Application]
@@ -27,13 +26,8 @@ async def loaded(client: Client) -> dict[str, str]:
     story = scenario.build(datetime.now(UTC))
     ledger = client.app[LEDGER]
     await scenario.load(story, ledger.pool, client.app[CAPTURE])
+    await settled(ledger)
     async with ledger.pool.acquire() as conn:
-        size = await conn.fetchval("SELECT size FROM log_head")
-        await wait_for_checkpoint(ledger, size)
-        for _ in range(500):
-            if await conn.fetchval("SELECT next_idx FROM index_state") >= size:
-                break
-            await asyncio.sleep(0.02)
         made = {}
         for role in ("inspector", "regulator"):
             made[role] = (await tokens.add_token(conn, f"{role} Wang", role))[1]
@@ -148,13 +142,7 @@ async def test_origin_flags_lots_on_the_high_risk_catalog(
         "/v1/catalogs", data=body, headers={"Content-Type": "application/json"}
     )
     assert response.status == 201, await response.text()
-    ledger = client.app[LEDGER]
-    async with ledger.pool.acquire() as conn:
-        size = await conn.fetchval("SELECT size FROM log_head")
-        for _ in range(500):
-            if await conn.fetchval("SELECT next_idx FROM index_state") >= size:
-                break
-            await asyncio.sleep(0.02)
+    await settled(client.app[LEDGER])
     status, answer = await get(client, f"/v1/origin/{LOT_A}", loaded["inspector"])
     assert status == 200, answer
     assert any(h["reason"] == "dairy from a region under watch" for h in answer["catalogHits"])
