@@ -39,7 +39,10 @@ def ensure_venv(extra: str) -> None:
         return
     target = f".[{extra}]" if extra else "."
     _run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    _run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", target)
+    # setuptools' build backend warns about every editable install; pip passes the
+    # environment on to it, so this keeps the quick start's output to what matters.
+    quiet = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    _run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", target, env=quiet)
     stamp.write_text(digest)
 
 
