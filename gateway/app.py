@@ -49,6 +49,9 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
             cache=HistoryCache(settings.lookup_cache_bytes, settings.lookup_cache_seconds),
             # Lookups may use a checkpoint up to half an interval older than the newest.
             checkpoint_max_age=settings.checkpoint_interval / 2,
+            # Earlier, frozen logs (time shards): lookups span them, trace and export do not.
+            origin=ledger.verifier.name,
+            past=ledger.past,
         )
         app[TRACE] = TraceService(ledger.read_pool, app[HISTORY])
         yield

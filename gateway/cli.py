@@ -26,6 +26,7 @@ from gateway.backup_cli import add_backup_parser
 from gateway.demo import DEMO_BASE, load_demo
 from gateway.observability import configure_logging
 from gateway.qr_cli import add_qr_parser
+from gateway.shard_cli import add_rotate_parser
 from gateway.witness_cli import add_witness_parser
 from traceledger import db, registry, tokens
 from traceledger.client import CaptureClient, CaptureRejectedError, load_private_key
@@ -47,6 +48,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         role=getattr(args, "service_role", None),  # `token add --role` is another thing
         origin=args.origin,
         log_key_path=args.log_key,
+        past_shards=tuple(args.past_shard) if args.past_shard else None,
     )
 
 
@@ -291,14 +293,20 @@ async def _verify_history(args: argparse.Namespace) -> int:
             return 1
         answer = await response.json(content_type=None)
     if args.key:
-        trusted = Verifier.parse(args.key)
+        # One key per log: the current one, and one per earlier time shard.
+        pinned = [Verifier.parse(k) for k in args.key]
     else:
-        trusted = Verifier.parse(answer["verifierKey"])
+        pinned = [Verifier.parse(answer["verifierKey"])] + [
+            Verifier.parse(log["verifierKey"])
+            for log in answer.get("logs") or ()
+            if log.get("verifierKey") and log["verifierKey"] != answer["verifierKey"]
+        ]
         print(
-            "warning: no --key given, trusting the key the server sent; pin the log's "
+            "warning: no --key given, trusting the keys the server sent; pin each log's "
             "verifier key for a real check",
             file=sys.stderr,
         )
+    trusted = {v.name: v for v in pinned}
     try:
         report = verify_history(answer, trusted)
     except IntegrityError as exc:
@@ -306,8 +314,9 @@ async def _verify_history(args: argparse.Namespace) -> int:
         return 1
     for failure in report.failures:
         print(f"FAILED: {failure}")
+    for origin, size in report.logs.items():
+        print(f"checkpoint of size {size} signed by {origin}")
     print(
-        f"checkpoint of size {report.tree_size} signed by {trusted.name}: "
         f"{report.verified} events verified, {report.withheld} included but withheld "
         f"(confidential), {len(report.failures)} failed"
     )
@@ -335,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--origin", help="log origin (env TRACELEDGER_ORIGIN)")
     parser.add_argument(
         "--log-key", type=Path, help="log signing key file (env TRACELEDGER_LOG_KEY)"
+    )
+    parser.add_argument(
+        "--past-shard",
+        action="append",
+        help="DSN of an earlier, frozen log lookups also read (repeat; env "
+        "TRACELEDGER_PAST_SHARDS, comma-separated); see `traceledger rotate`",
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -424,11 +439,17 @@ def build_parser() -> argparse.ArgumentParser:
         "verify-history", help="check a trace history answer offline against the log's key"
     )
     verify_history_cmd.add_argument("url", help="a Digital Link URL served by the ledger")
-    verify_history_cmd.add_argument("--key", help="the log's verifier key (pin it!)")
+    verify_history_cmd.add_argument(
+        "--key",
+        action="append",
+        help="the log's verifier key (pin it!); repeat it, one per log, for an answer "
+        "spanning time shards",
+    )
     verify_history_cmd.set_defaults(func=cmd_verify_history)
     add_qr_parser(sub)
     add_backup_parser(sub)
     add_witness_parser(sub)
+    add_rotate_parser(sub)
     return parser
 
 

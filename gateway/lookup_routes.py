@@ -94,7 +94,7 @@ async def lookup(request: web.Request) -> web.StreamResponse:
         service = request.app[HISTORY]
         if request.query.get("linkType") == "all":
             try:
-                found: dict[str, Any] | None = await service.history(key)
+                found: dict[str, Any] | None = await service.history(key, all_logs=True)
             except NotFoundError:
                 found = None
             links = linkset(key, public_base(request), found)

@@ -333,19 +333,20 @@ def _frame(lang: Lang, title: str, body: str, *, zh_href: str, en_href: str, hea
 # --- sections -------------------------------------------------------------------------------
 
 
-def _offsets(events: list[Mapping[str, Any]]) -> dict[int, str]:
-    """Each event's own time-zone offset by log index, for dates shown outside the timeline."""
-    found: dict[int, str] = {}
+def _offsets(events: list[Mapping[str, Any]]) -> dict[tuple[str, int], str]:
+    """Each event's own time-zone offset by (log, index), for dates shown outside the
+    timeline (an index alone is ambiguous when the history spans time shards)."""
+    found: dict[tuple[str, int], str] = {}
     for event in events:
         index, offset = _int(event, "index"), _str(event, "eventTimeZoneOffset")
         if index is not None and offset is not None:
-            found[index] = offset
+            found[(_str(event, "log") or "", index)] = offset
     return found
 
 
-def _offset_of(offsets: Mapping[int, str], entry: Mapping[str, Any]) -> str | None:
+def _offset_of(offsets: Mapping[tuple[str, int], str], entry: Mapping[str, Any]) -> str | None:
     index = _int(entry, "index")
-    return offsets.get(index) if index is not None else None
+    return offsets.get((_str(entry, "log") or "", index)) if index is not None else None
 
 
 def _banners(lang: Lang, history: Mapping[str, Any], has_events: bool) -> str:
@@ -601,7 +602,7 @@ def _relation_note(lang: Lang, event: Mapping[str, Any]) -> str:
     return ""
 
 
-def _event(lang: Lang, event: Mapping[str, Any], inspector: bool) -> str:
+def _event(lang: Lang, event: Mapping[str, Any], inspector: bool, current_log: str) -> str:
     disp = _str(event, "disposition")
     mood = " evbad" if disp in _BAD else " evgood" if disp in _GOOD else ""
     chip = ""
@@ -616,6 +617,9 @@ def _event(lang: Lang, event: Mapping[str, Any], inspector: bool) -> str:
         stamp.append(f'<time datetime="{_h(when)}">{_h(shown)}</time>')
     if index is not None:
         stamp.append(f'<span class="nw">{_h(text(lang, "record_no", index=index))}</span>')
+    log = _str(event, "log")
+    if log and log != current_log:  # recorded in an earlier time shard of the log
+        stamp.append(f'<span class="nw">{_h(log)}</span>')
     if stamp:
         parts.append(f'<p class="when">{" · ".join(stamp)}</p>')
     where = _map(event, "where")
@@ -643,9 +647,12 @@ def _event(lang: Lang, event: Mapping[str, Any], inspector: bool) -> str:
     return f'<li class="ev{mood}">{"".join(parts)}</li>'
 
 
-def _timeline(lang: Lang, events: list[Mapping[str, Any]], inspector: bool) -> str:
+def _timeline(
+    lang: Lang, events: list[Mapping[str, Any]], inspector: bool, current_log: str = ""
+) -> str:
     if events:
-        body = f'<ol class="timeline">{"".join(_event(lang, e, inspector) for e in events)}</ol>'
+        shown = "".join(_event(lang, e, inspector, current_log) for e in events)
+        body = f'<ol class="timeline">{shown}</ol>'
     else:
         body = f"<p>{_h(text(lang, 'no_events'))}</p>"
     return (
@@ -714,6 +721,11 @@ def _verification(lang: Lang, history: Mapping[str, Any], json_url: str, has_eve
     command = f"traceledger verify-history {shlex.quote(json_url)}"
     if key:
         command += f" --key {shlex.quote(key)}"
+    for log in _maps(history, "logs"):
+        # One key per earlier time shard the events come from.
+        other = _str(log, "verifierKey")
+        if other and other != key:
+            command += f" --key {shlex.quote(other)}"
     parts.append(
         f"<details><summary>{_h(text(lang, 'how_to_check'))}</summary>"
         f"<p>{_h(text(lang, 'how_to_check_body'))}</p><pre>{_h(command)}</pre></details>"
@@ -760,7 +772,9 @@ def render_history(
         card,
         _inspections(code, history),
         _origin(code, history),
-        _timeline(code, events, inspector),
+        _timeline(
+            code, events, inspector, next(iter(_maps(history, "logs")), {}).get("origin", "")
+        ),
         _certificates(code, events),
         _verification(code, history, json_url, bool(events)),
     ]

@@ -7,13 +7,19 @@ An item's history gathers events recorded
 A serial's lot, when the QR code carries none, is read from the ILMD of the event that
 commissioned it. Every event comes with an inclusion proof against one signed
 checkpoint, so the whole answer can be verified offline.
+
+With time-sharded logs (traceledger/shards.py) the walk runs over every shard, current
+first: a key found in one shard (the lot a serial was made in, last year) keeps the walk
+going in the others (this year's recall of that lot). An event is then identified by its
+log's origin and its index there, and is proven against its own log's checkpoint.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -25,7 +31,9 @@ from traceledger.errors import IdentifierError, NotFoundError
 from traceledger.gs1 import GS1Key, parse_identifier
 from traceledger.history_cache import CachedAnswer, HistoryCache
 from traceledger.integrator import SignedCheckpoint
+from traceledger.note import Verifier
 from traceledger.reader import LogReader
+from traceledger.shards import Shard
 
 MAX_DEPTH = 6  # transformation and aggregation hops followed upstream
 MAX_EVENTS = 2000  # an answer never grows beyond this many events
@@ -33,6 +41,9 @@ CONFIDENTIAL_FIELD = "traceledger:confidential"
 _RANK = {"item": 0, "lot": 1, "class": 2, "container": 3, "input": 4}
 FOREVER = datetime.max.replace(tzinfo=UTC)
 BEGINNING = datetime.min.replace(tzinfo=UTC)
+
+# An event wherever it was logged: (its log's origin, its index in that log).
+EventId = tuple[str, int]
 
 
 def b64(data: bytes) -> str:
@@ -68,6 +79,11 @@ class EventRow:
     leaf: bytes | None = None
     payload: bytes | None = None
     who: tuple[str, str] | None = None
+    log: str = ""  # the origin of the log (shard) it was read from
+
+    @property
+    def id(self) -> EventId:
+        return (self.log, self.idx)
 
 
 class HistoryService:
@@ -79,17 +95,34 @@ class HistoryService:
         verifier_key: str | None = None,
         cache: HistoryCache | None = None,
         checkpoint_max_age: float = 0.0,
+        origin: str | None = None,
+        past: Sequence[Shard] = (),
     ) -> None:
         self._pool = pool
         self._reader = reader
         self._verifier_key = verifier_key
+        # The current log's origin tags its events; by default the verifier key's name.
+        if origin is None:
+            origin = Verifier.parse(verifier_key).name if verifier_key is not None else ""
+        self.origin = origin
+        self.past = tuple(past)
         self.cache = cache if cache is not None else HistoryCache(0, 0)
         self._checkpoint_max_age = checkpoint_max_age
         self._latest: tuple[float, SignedCheckpoint] | None = None
 
-    async def history(self, key: GS1Key, *, inspector: bool = False) -> dict[str, Any]:
-        """The item's history (possibly shared with other callers: do not mutate it)."""
-        return (await self.lookup(key, inspector=inspector)).answer
+    async def history(
+        self, key: GS1Key, *, inspector: bool = False, all_logs: bool = False
+    ) -> dict[str, Any]:
+        """The item's history (possibly shared with other callers: do not mutate it).
+
+        Without `all_logs`, only the current log's events: callers that go on to read
+        events by index from the current database (trace, export) must never be handed
+        an index of another log. `pending` and `status` still speak for every log.
+        """
+        answer = (await self.lookup(key, inspector=inspector)).answer
+        if all_logs or not self.past:
+            return answer
+        return {**answer, "events": [e for e in answer["events"] if e["log"] == self.origin]}
 
     async def lookup(self, key: GS1Key, *, inspector: bool = False) -> CachedAnswer:
         """The cached answer while it is current (see history_cache), else a fresh one."""
@@ -114,6 +147,8 @@ class HistoryService:
         return checkpoint
 
     async def _still_current(self, cached: CachedAnswer, size: int) -> bool:
+        """Only the current log grows: past shards are frozen, so what the answer drew
+        from them stays right, and only new current-log events can change it."""
         if size <= cached.current_at:
             return True
         if cached.answer["pending"]:
@@ -134,42 +169,51 @@ class HistoryService:
         self, slot: tuple[str, bool], key: GS1Key, checkpoint: SignedCheckpoint
     ) -> CachedAnswer:
         inspector = slot[1]
-        async with self._pool.acquire() as conn:
+        async with contextlib.AsyncExitStack() as stack:
+            conn = await stack.enter_async_context(self._pool.acquire())
             # Read before the walk: every event below it is indexed and so seen by the walk.
             indexed_below = (
                 await conn.fetchval("SELECT next_idx FROM index_state") if self.cache.enabled else 0
             )
-            walk = Walk(conn)
+            sources: list[tuple[str, Any]] = [(self.origin, conn)]
+            sources.extend(
+                [(s.origin, await stack.enter_async_context(s.pool.acquire())) for s in self.past]
+            )
+            walk = Walk(sources)
             await walk.run(key)
         if not walk.events:
             raise NotFoundError(f"nothing is recorded about {key.canonical()}")
-        payloads = walk.payloads(checkpoint.size)
-        names = walk.enterprise_names()
-        covered = sorted(i for i in walk.events if i < checkpoint.size and i in payloads)
-        proofs = await self._reader.inclusion_proofs(covered, checkpoint.size)
-        erroneous = {r.corrects for r in walk.events.values() if r.corrects is not None}
+        checkpoints = {self.origin: checkpoint}
+        for shard in self.past:
+            if any(i[0] == shard.origin for i in walk.events):
+                checkpoints[shard.origin] = await shard.reader.checkpoint()
+        sizes = {origin: cp.size for origin, cp in checkpoints.items()}
+        payloads = walk.payloads(sizes)
+        covered = [i for i in walk.events if i[1] < sizes[i[0]] and i in payloads]
+        proofs: dict[EventId, list[bytes]] = {}
+        for origin, reader in self._readers():
+            if origin in sizes:
+                mine = sorted(i[1] for i in covered if i[0] == origin)
+                found = await reader.inclusion_proofs(mine, sizes[origin])
+                proofs.update(((origin, i), p) for i, p in found.items())
+        erroneous = {(r.log, r.corrects) for r in walk.events.values() if r.corrects is not None}
         events = []
         for i in covered:
             row = walk.events[i]
             leaf, payload = payloads[i]
             events.append(
                 _event_json(
-                    row,
-                    walk.relation[i],
-                    leaf,
-                    payload,
-                    proofs[i],
-                    names,
-                    i in erroneous,
-                    inspector,
+                    row, walk.relation[i], leaf, payload, proofs[i], i in erroneous, inspector
                 )
             )
-        events.sort(key=lambda e: (e["eventTime"], e["index"]))
-        product, origin = _product_and_origin(walk, payloads, names, key)
+        # At the same time, the older log's event first (it was recorded first).
+        order = {origin: -n for n, (origin, _) in enumerate(self._readers())}
+        events.sort(key=lambda e: (e["eventTime"], order[e["log"]], e["index"]))
+        product, made = _product_and_origin(walk, payloads, key)
         answer = {
             "identifier": _identifier_json(key),
             "product": product,
-            "origin": origin,
+            "origin": made,
             "status": _status(events, product),
             "events": events,
             "pending": len(walk.events) - len(covered),
@@ -180,9 +224,22 @@ class HistoryService:
         }
         if self._verifier_key is not None:
             answer["verifierKey"] = self._verifier_key
+        # One checkpoint per log the events come from, the current log's first (its
+        # checkpoint is also the top-level one, as before logs were sharded).
+        keys = {self.origin: self._verifier_key}
+        keys.update((s.origin, s.verifier.encode()) for s in self.past)
+        answer["logs"] = [
+            {"origin": name, "checkpoint": cp.note, "treeSize": cp.size}
+            | ({"verifierKey": keys[name]} if keys[name] is not None else {})
+            for name, cp in checkpoints.items()
+        ]
         return CachedAnswer(
             slot, answer, list(walk.seen), indexed_below, checkpoint.size, self.cache.now()
         )
+
+    def _readers(self) -> list[tuple[str, LogReader]]:
+        """Every log's reader, current first."""
+        return [(self.origin, self._reader)] + [(s.origin, s.reader) for s in self.past]
 
 
 async def events_naming(
@@ -249,10 +306,11 @@ async def events_naming(
 class Walk:
     """Breadth-first walk from an item over lots, containers and transformation inputs."""
 
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-        self.events: dict[int, EventRow] = {}
-        self.relation: dict[int, Via] = {}
+    def __init__(self, sources: list[tuple[str, Any]]) -> None:
+        """`sources`: (origin, connection) of every log, the current one first."""
+        self.sources = sources
+        self.events: dict[EventId, EventRow] = {}
+        self.relation: dict[EventId, Via] = {}
         self.seen: dict[str, Via] = {}
         self.lot_of_item: str | None = None
         self.input_tree: dict[str, list[str]] = {}
@@ -268,7 +326,7 @@ class Walk:
         depth = 0
         while frontier and depth <= MAX_DEPTH and len(self.events) < MAX_EVENTS:
             self.seen.update(frontier)
-            rows = await events_naming(self.conn, list(frontier), detail=True)
+            rows = await self._events_naming(list(frontier))
             frontier = {}
             if lot is None and depth == 0 and key.serial is not None:
                 frontier.update(self._lot_from_commissioning(rows))
@@ -279,18 +337,32 @@ class Walk:
                     via = self.seen.get(k)
                     if via is None or not via.since <= row.event_time <= via.until:
                         continue
-                    self.events.setdefault(row.idx, row)
-                    known = self.relation.get(row.idx)
+                    self.events.setdefault(row.id, row)
+                    known = self.relation.get(row.id)
                     # An event naming several keys belongs to the one nearest the item
                     # (naming the item and its lot, it is the item's own event).
                     if known is None or (via.depth, _RANK[via.relation]) < (
                         known.depth,
                         _RANK[known.relation],
                     ):
-                        self.relation[row.idx] = via
+                        self.relation[row.id] = via
                     self._next_hops(row, k, role, via, frontier)
             frontier = {k: v for k, v in frontier.items() if k not in self.seen}
             depth += 1
+
+    async def _events_naming(self, keys: list[str]) -> list[EventRow]:
+        """The events naming `keys` in every log, tagged with their log, in time order
+        (then the older log first, then by index)."""
+        rows: list[EventRow] = []
+        for n, (origin, conn) in enumerate(self.sources):
+            for row in await events_naming(conn, keys, detail=True):
+                row.log = origin
+                rows.append(row)
+            if n == 0 and len(self.sources) == 1:
+                return rows  # already in order
+        order = {origin: -n for n, (origin, _) in enumerate(self.sources)}
+        rows.sort(key=lambda r: (r.event_time, order[r.log], r.idx))
+        return rows
 
     def _lot_from_commissioning(self, rows: list[EventRow]) -> dict[str, Via]:
         """A serial's lot, from the event that created it with the lot in its ILMD."""
@@ -329,12 +401,13 @@ class Walk:
                 if lot is not None and lot.canonical() != k:
                     hops[lot.canonical()] = Via("input", lot.canonical(), depth=via.depth + 1)
 
-    def payloads(self, size: int) -> dict[int, tuple[bytes, bytes | None]]:
-        """(leaf, payload) of every event the walk found within a tree of `size`."""
-        return {i: (r.leaf, r.payload) for i, r in self.events.items() if i < size and r.leaf}
-
-    def enterprise_names(self) -> dict[int, tuple[str, str]]:
-        return {r.enterprise_id: r.who for r in self.events.values() if r.enterprise_id and r.who}
+    def payloads(self, sizes: Mapping[str, int]) -> dict[EventId, tuple[bytes, bytes | None]]:
+        """(leaf, payload) of every event the walk found within its log's tree of `sizes`."""
+        return {
+            i: (r.leaf, r.payload)
+            for i, r in self.events.items()
+            if i[1] < sizes.get(i[0], 0) and r.leaf
+        }
 
 
 def parse_key(key: str) -> GS1Key | None:
@@ -372,14 +445,15 @@ def _event_json(
     leaf: bytes,
     payload: bytes | None,
     proof: list[bytes],
-    names: Mapping[int, tuple[str, str]],
     erroneous: bool,
     inspector: bool,
 ) -> dict[str, Any]:
     event: dict[str, Any] = json.loads(payload) if payload is not None else {}
     shown, confidential = _public_event(event, inspector)
-    who = names.get(row.enterprise_id) if row.enterprise_id else None
+    # The sender as named in the event's own log (each shard has its own registry).
+    who = row.who if row.enterprise_id else None
     return {
+        "log": row.log,
         "index": row.idx,
         "eventID": row.event_id,
         "type": row.event_type,
@@ -433,8 +507,7 @@ def _certifications(event: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _product_and_origin(
     walk: Walk,
-    payloads: Mapping[int, tuple[bytes, bytes | None]],
-    names: Mapping[int, tuple[str, str]],
+    payloads: Mapping[EventId, tuple[bytes, bytes | None]],
     key: GS1Key,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Product facts and origin from the events that created the item or its lot."""
@@ -450,7 +523,7 @@ def _product_and_origin(
                 created_by.setdefault(k, []).append(row)
 
     def creating(keys: set[str]) -> list[EventRow]:
-        rows = {r.idx: r for k in keys for r in created_by.get(k, ())}
+        rows = {r.id: r for k in keys for r in created_by.get(k, ())}
         return sorted(rows.values(), key=lambda r: (r.event_time, r.idx))
 
     described: dict[frozenset[str], dict[str, Any]] = {}
@@ -465,7 +538,7 @@ def _product_and_origin(
         facts: dict[str, Any] = {}
         first: EventRow | None = None
         for row in creating(keys):
-            payload = payloads.get(row.idx, (b"", None))[1]
+            payload = payloads.get(row.id, (b"", None))[1]
             event = json.loads(payload) if payload else {}
             shown, _ = _public_event(event, inspector=False)
             if first is None:
@@ -474,7 +547,7 @@ def _product_and_origin(
             if isinstance(ilmd, Mapping):
                 for k, v in ilmd.items():
                     facts.setdefault(k.rsplit(":", 1)[-1].rsplit("#", 1)[-1], v)
-        producer = names.get(first.enterprise_id) if first and first.enterprise_id else None
+        producer = first.who if first and first.enterprise_id else None
         return {
             "facts": facts,
             "producer": producer[0] if producer else None,
@@ -556,6 +629,7 @@ def _status(events: list[dict[str, Any]], product: Mapping[str, Any]) -> dict[st
 
     recalls = [
         {
+            "log": e["log"],
             "index": e["index"],
             "eventTime": e["eventTime"],
             "by": who(e),
@@ -567,6 +641,7 @@ def _status(events: list[dict[str, Any]], product: Mapping[str, Any]) -> dict[st
     ]
     inspections = [
         {
+            "log": e["log"],
             "index": e["index"],
             "eventTime": e["eventTime"],
             "outcome": e["disposition"]

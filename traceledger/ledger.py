@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -23,6 +23,7 @@ from traceledger.note import Signer, Verifier, key_hash
 from traceledger.reader import LogReader
 from traceledger.sequencer import Sequencer
 from traceledger.settings import Settings
+from traceledger.shards import Shard, open_past_shards
 
 
 async def resolve_dsn(settings: Settings) -> str:
@@ -73,6 +74,8 @@ class Ledger:
     # READ_DATABASE_URL (a streaming replica) when set, else the same pool as `pool`.
     read_pool: asyncpg.Pool
     verifier: Verifier
+    # Earlier, frozen logs lookups also read (settings.past_shards), newest first.
+    past: list[Shard] = field(default_factory=list)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -138,6 +141,12 @@ class Ledger:
                 sequencer.gate = integrator.check_appendable
             indexer = Indexer(pool) if integrate and not lookup else None
             async with contextlib.AsyncExitStack() as stack:
+                # First: a misconfigured past shard stops the start before any worker runs.
+                past = await stack.enter_async_context(
+                    open_past_shards(
+                        settings.past_shards, settings.origin, pool_max=settings.pool_max
+                    )
+                )
                 # Witnesses cosign where the integrator signs; entered first, so it stops
                 # last and the final checkpoint is offered to the witnesses too.
                 if integrator is not None and (policy := settings.witness_policy) is not None:
@@ -163,6 +172,7 @@ class Ledger:
                     reader,
                     read_pool,
                     verifier,
+                    past,
                 )
         finally:
             if read_pool is not pool:

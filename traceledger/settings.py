@@ -69,6 +69,9 @@ class Settings:
     # With witnesses, /checkpoint and proofs are against the newest checkpoint k cosigned.
     witnesses: tuple[WitnessEndpoint, ...] = ()
     witness_quorum: int | None = None
+    # Earlier, frozen logs (DSNs, newest first) that lookups read beside the current one
+    # (traceledger/shards.py); each keeps its own origin and key in its own database.
+    past_shards: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         WitnessPolicy.of(self.witnesses, self.witness_quorum)  # raises if inconsistent
@@ -90,6 +93,13 @@ class Settings:
                 "READ_DATABASE_URL needs DATABASE_URL too: writes (the audit trail of "
                 "inspectors' queries) go to the primary"
             )
+        if self.database_url is not None and self.database_url in self.past_shards:
+            raise ConfigError(
+                "TRACELEDGER_PAST_SHARDS lists DATABASE_URL itself: a past shard is an "
+                "earlier, frozen log in another database"
+            )
+        if len(set(self.past_shards)) != len(self.past_shards):
+            raise ConfigError("TRACELEDGER_PAST_SHARDS lists a database twice")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError(f"public_url {self.public_url!r} must start with http:// or https://")
         if self.operator_token is not None and len(self.operator_token) < 16:
@@ -155,6 +165,10 @@ class Settings:
                 values["witness_quorum"] = int(env["TRACELEDGER_WITNESS_QUORUM"])
             except ValueError as exc:
                 raise ConfigError("TRACELEDGER_WITNESS_QUORUM must be a whole number") from exc
+        if env.get("TRACELEDGER_PAST_SHARDS"):
+            values["past_shards"] = tuple(
+                d.strip() for d in env["TRACELEDGER_PAST_SHARDS"].split(",") if d.strip()
+            )
         if "TRACELEDGER_OPERATOR_TOKEN" in env:
             values["operator_token"] = env["TRACELEDGER_OPERATOR_TOKEN"]
         for name, var in (
