@@ -65,21 +65,30 @@ def pg_server() -> Iterator[str]:
         server.cleanup()
 
 
-@pytest.fixture
-async def database_url(pg_server: str) -> AsyncIterator[str]:
-    """A fresh, empty database for one test."""
+@contextlib.asynccontextmanager
+async def scratch_database(pg_server: str) -> AsyncIterator[str]:
+    """A new, empty database on the test server, dropped afterwards (even if in use)."""
     name = f"tl_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(pg_server)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    yield with_database(pg_server, name)
-    admin = await asyncpg.connect(pg_server)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield with_database(pg_server, name)
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(pg_server)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def database_url(pg_server: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test."""
+    async with scratch_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,22 +4,18 @@ published checkpoint kept outside it that a restored old backup must not contrad
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import sys
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.keys import LEDGER
 from gateway.problems import problem_for
-from tests.conftest import ROOT, cli_args, wait_for_checkpoint, with_database
+from tests.conftest import ROOT, cli_args, scratch_database, wait_for_checkpoint
 from tests.test_log import entry
 from traceledger import backup, merkle
 from traceledger.checkpoint import open_checkpoint
@@ -33,24 +29,6 @@ from traceledger.errors import (
 from traceledger.ledger import Ledger
 from traceledger.settings import Settings
 from traceledger.verify import verify_log
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(pg_server: str) -> AsyncIterator[str]:
-    name = f"tl_restore_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield with_database(pg_server, name)
-    finally:
-        admin = await asyncpg.connect(pg_server)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 async def cli(settings: Settings, *args: str) -> tuple[int, str, str]:
@@ -105,7 +83,7 @@ async def test_backup_and_restore_through_the_cli_continue_the_same_log(
     assert "5 entries, latest checkpoint size 5" in out
     assert "log key" in err
     assert "NOT in the backup" in err
-    async with fresh_database(pg_server) as url:
+    async with scratch_database(pg_server) as url:
         restored = dataclasses.replace(settings, database_url=url)
         code, out, err = await cli(restored, "restore", str(archive))
         assert code == 0, err
@@ -159,7 +137,7 @@ async def test_restoring_an_old_backup_refuses_to_sign_and_append_until_a_newer_
     published = await published_after_backup(settings, old)
     await backup.backup(settings.database_url, new)
 
-    async with fresh_database(pg_server) as url:
+    async with scratch_database(pg_server) as url:
         restored = dataclasses.replace(settings, database_url=url)
         await backup.restore(url, old)
         async with TestClient(TestServer(create_app(restored))) as client:
@@ -185,7 +163,7 @@ async def test_restoring_an_old_backup_refuses_to_sign_and_append_until_a_newer_
         assert "WARNING" in err
         assert "size 8" in err
 
-    async with fresh_database(pg_server) as url:
+    async with scratch_database(pg_server) as url:
         recovered = dataclasses.replace(settings, database_url=url)
         await backup.restore(url, new)
         async with TestClient(TestServer(create_app(recovered))) as client:
@@ -205,7 +183,7 @@ async def test_a_bigger_tree_that_diverged_after_an_old_restore_is_refused_until
     old = tmp_path / "old.dump"
     published = await published_after_backup(settings, old)
 
-    async with fresh_database(pg_server) as url:
+    async with scratch_database(pg_server) as url:
         restored = dataclasses.replace(settings, database_url=url)
         await backup.restore(url, old)
         # A home without the published file (say, a new machine) signs other entries at
@@ -257,7 +235,7 @@ async def test_a_backup_taken_before_its_entries_were_integrated_restores_normal
     published = await grow(settings, 7, 0)  # the next start signs 7: published 7 > 3
     assert published.split("\n")[1] == "7"
 
-    async with fresh_database(pg_server) as url:
+    async with scratch_database(pg_server) as url:
         restored = dataclasses.replace(settings, database_url=url)
         snap = await backup.restore(url, archive)
         assert (snap.entries, snap.checkpoint_size) == (7, 3)

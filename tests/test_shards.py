@@ -7,7 +7,6 @@ origin and key; the 2026 service reads the 2025 one as a past shard.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import os
@@ -25,7 +24,14 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.keys import HISTORY, LEDGER
-from tests.conftest import ROOT, cli_args, settled, wait_for_checkpoint, with_database
+from tests.conftest import (
+    ROOT,
+    cli_args,
+    scratch_database,
+    settled,
+    wait_for_checkpoint,
+    with_database,
+)
 from tests.epcis_samples import document
 from tests.test_capture import Signer, post, register
 from tests.test_history import CAN, CAN_DL, CASE, DAIRY, LOT_A
@@ -120,27 +126,9 @@ def sale_2026() -> dict[str, Any]:
     )
 
 
-@contextlib.asynccontextmanager
-async def another_database(pg_server: str) -> AsyncIterator[str]:
-    name = f"tl_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield with_database(pg_server, name)
-    finally:
-        admin = await asyncpg.connect(pg_server)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
 @pytest.fixture
 async def url_2025(pg_server: str) -> AsyncIterator[str]:
-    async with another_database(pg_server) as url:
+    async with scratch_database(pg_server) as url:
         yield url
 
 
