@@ -11,6 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from gateway.cli_settings import settings_from_args
 from traceledger import backup, db
 from traceledger.errors import ConfigError
 from traceledger.integrator import Integrator, SignedCheckpoint, latest_checkpoint
@@ -19,15 +20,6 @@ from traceledger.logkey import load_or_create_log_key
 from traceledger.note import Signer
 from traceledger.published import FORK_AUDIT_FILE, accept_fork
 from traceledger.settings import Settings
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(
-        home=args.home,
-        database_url=args.database_url,
-        origin=args.origin,
-        log_key_path=args.log_key,
-    )
 
 
 def _where(settings: Settings) -> str:
@@ -39,7 +31,7 @@ def _where(settings: Settings) -> str:
 
 
 async def _backup(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_from_args(args)
     snap = await backup.backup(await resolve_dsn(settings), args.file)
     checkpoint = "none" if snap.checkpoint_size is None else f"size {snap.checkpoint_size}"
     print(
@@ -81,7 +73,7 @@ async def _integrator_verdict(
 
 
 async def _restore(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_from_args(args)
     dsn = await resolve_dsn(settings)
     snap = await backup.restore(dsn, args.file, clean=args.force_clean)
     checkpoint = "none" if snap.checkpoint_size is None else f"size {snap.checkpoint_size}"
@@ -106,7 +98,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 async def _accept_fork(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_from_args(args)
     dsn = await resolve_dsn(settings)
     integrator, last = await _integrator_verdict(settings, dsn)
     store = integrator.published

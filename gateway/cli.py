@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from gateway.app import create_app
 from gateway.backup_cli import add_backup_parser
+from gateway.cli_settings import settings_from_args
 from gateway.demo import DEMO_BASE, load_demo
 from gateway.observability import configure_logging
 from gateway.qr_cli import add_qr_parser
@@ -40,20 +41,8 @@ from traceledger.settings import ROLES, Settings
 from traceledger.verify import verify_log
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(
-        home=args.home,
-        database_url=args.database_url,
-        read_database_url=args.read_database_url,
-        role=getattr(args, "service_role", None),  # `token add --role` is another thing
-        origin=args.origin,
-        log_key_path=args.log_key,
-        past_shards=tuple(args.past_shard) if args.past_shard else None,
-    )
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_from_args(args)
     app = create_app(settings)
     if args.command == "demo":
         app.on_startup.append(load_demo)
@@ -87,7 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_log_key(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_from_args(args)
     signer = Signer(settings.origin, load_or_create_log_key(settings.log_key_file))
     print(signer.verifier.encode())
     return 0
@@ -139,7 +128,7 @@ async def _verify(settings: Settings, trusted: Verifier | None) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     trusted = Verifier.parse(args.key) if args.key else None
-    return asyncio.run(_verify(_settings(args), trusted))
+    return asyncio.run(_verify(settings_from_args(args), trusted))
 
 
 async def _on_pool(settings: Settings, work: Callable[[db.Conn], Awaitable[int]]) -> int:
@@ -168,7 +157,7 @@ def cmd_enterprise_add(args: argparse.Namespace) -> int:
         print(f"enterprise {ent_id}\nkey {key_id}")
         return 0
 
-    return asyncio.run(_on_pool(_settings(args), work))
+    return asyncio.run(_on_pool(settings_from_args(args), work))
 
 
 def cmd_enterprise_list(args: argparse.Namespace) -> int:
@@ -181,7 +170,7 @@ def cmd_enterprise_list(args: argparse.Namespace) -> int:
                 print(f"        key {key_id}  {state}")
         return 0
 
-    return asyncio.run(_on_pool(_settings(args), work))
+    return asyncio.run(_on_pool(settings_from_args(args), work))
 
 
 def cmd_key_add(args: argparse.Namespace) -> int:
@@ -191,7 +180,7 @@ def cmd_key_add(args: argparse.Namespace) -> int:
         print(f"key {await registry.add_key(conn, args.enterprise, key)}")
         return 0
 
-    return asyncio.run(_on_pool(_settings(args), work))
+    return asyncio.run(_on_pool(settings_from_args(args), work))
 
 
 def cmd_key_revoke(args: argparse.Namespace) -> int:
@@ -200,7 +189,7 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
         print(f"key {args.key_id} revoked at {revoked.isoformat()}")
         return 0
 
-    return asyncio.run(_on_pool(_settings(args), work))
+    return asyncio.run(_on_pool(settings_from_args(args), work))
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -268,7 +257,7 @@ def cmd_token_add(args: argparse.Namespace) -> int:
         print(token)
         return 0
 
-    return asyncio.run(_on_pool(_settings(args), work))
+    return asyncio.run(_on_pool(settings_from_args(args), work))
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
@@ -277,7 +266,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
         print(f"token {args.token_id} revoked")
         return 0
 
-    return asyncio.run(_on_pool(_settings(args), work))
+    return asyncio.run(_on_pool(settings_from_args(args), work))
 
 
 async def _verify_history(args: argparse.Namespace) -> int:

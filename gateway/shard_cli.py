@@ -7,18 +7,12 @@ import asyncio
 import shlex
 import sys
 
+from gateway.cli_settings import settings_from_args
 from traceledger.rotation import rotate
-from traceledger.settings import Settings
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(
-        home=args.home,
-        database_url=args.database_url,
-        origin=args.origin,
-        log_key_path=args.log_key,
-        past_shards=tuple(args.past_shard) if args.past_shard else None,
-    )
+    settings = settings_from_args(args)
     done = asyncio.run(rotate(settings, args.new_origin, args.new_database_url))
     print(
         f"froze the log {settings.origin!r} at its final checkpoint of size "
