@@ -26,7 +26,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
-from benchkit import measure, pct, scratch_database, served
+from benchkit import measure, print_rates, scratch_database, served
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from traceledger import eventhash, registry
@@ -191,13 +191,7 @@ async def main(args: argparse.Namespace) -> None:
             f"\n== lookups at {args.events:,} events over {args.items:,} items, "
             f"{args.clients} concurrent clients, {args.seconds:g}s each"
         )
-        print(f"{'':>28} {'p50 ms':>8} {'p99 ms':>8} {'per s':>8} {'vs SELECT':>10}")
-        base_rate = rows[0][2]
-        for label, lat, rate in rows:
-            print(
-                f"{label:>28} {pct(lat, 0.5) * 1e3:>8.2f} {pct(lat, 0.99) * 1e3:>8.2f}"
-                f" {rate:>8,.0f} {rate / base_rate:>10.3f}"
-            )
+        print_rates(rows)
 
 
 if __name__ == "__main__":

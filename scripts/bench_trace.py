@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
-from benchkit import measure, pct, scratch_database, served
+from benchkit import measure, print_rates, scratch_database, served
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from traceledger import eventhash, registry, tokens
@@ -166,12 +166,7 @@ async def main(args: argparse.Namespace) -> None:
                 ]
             await pool.close()
         print(f"\n== {args.clients} concurrent clients, {args.seconds:g}s each")
-        print(f"{'':>28} {'p50 ms':>8} {'p99 ms':>8} {'per s':>8}")
-        for label, lat, rate in results:
-            print(
-                f"{label:>28} {pct(lat, 0.5) * 1e3:>8.2f} {pct(lat, 0.99) * 1e3:>8.2f}"
-                f" {rate:>8,.1f}"
-            )
+        print_rates(results)
 
 
 if __name__ == "__main__":

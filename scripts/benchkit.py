@@ -52,6 +52,17 @@ def pct(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
 
+def print_rates(rows: list[tuple[str, list[float], float]]) -> None:
+    """A table of (label, latencies, requests/s); the first row is the baseline."""
+    print(f"{'':>32} {'p50 ms':>8} {'p99 ms':>8} {'per s':>8} {'vs baseline':>12}")
+    base_rate = rows[0][2]
+    for label, lat, rate in rows:
+        print(
+            f"{label:>32} {pct(lat, 0.5) * 1e3:>8.2f} {pct(lat, 0.99) * 1e3:>8.2f}"
+            f" {rate:>8,.1f} {rate / base_rate:>12.3f}"
+        )
+
+
 @contextlib.asynccontextmanager
 async def scratch_database() -> AsyncIterator[tuple[str, Path]]:
     """(DSN of a new empty database, a temp folder): on DATABASE_URL's server if set,
