@@ -14,11 +14,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -27,7 +27,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.keys import LEDGER, READ_POOL
-from tests.conftest import free_port, settled, with_database
+from tests.conftest import free_port, scratch_database, settled, with_database
 from tests.epcis_samples import document
 from tests.test_capture import Signer, post, register
 from tests.test_history import CAN, CAN_DL, DAIRY, LOT_A, ev
@@ -194,18 +194,9 @@ async def caught_up(pair: Pair) -> None:
 
 @pytest.fixture
 async def pair(replication: Replication) -> AsyncIterator[Pair]:
-    name = f"tl_repl_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(replication.primary)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield Pair(with_database(replication.primary, name), with_database(replication.replica, name))
-    admin = await asyncpg.connect(replication.primary)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(replication.primary) as primary:
+        # The replica has the same database, by the same name, once it has replayed it.
+        yield Pair(primary, with_database(replication.replica, urlsplit(primary).path[1:]))
 
 
 @contextlib.asynccontextmanager
