@@ -191,8 +191,9 @@ def consistency_ranges(old_size: int, new_size: int) -> list[Range]:
     return ranges
 
 
-def inclusion_proof(index: int, size: int, node: Callable[[int, int], bytes]) -> list[bytes]:
-    """Inclusion proof of leaf `index` in the tree of `size`, from stored node hashes.
+def _inclusion_path(index: int, size: int) -> list[tuple[bool, int, int]]:
+    """The inclusion proof of leaf `index` as `(True, level, i)` for a perfect node and
+    `(False, start, end)` for the one subtree the tree's right edge may cut short.
 
     The same hashes as `inclusion_ranges` names, walked level by level (a lookup proves
     dozens of entries, and this runs several times faster): below level `inner`, where
@@ -203,42 +204,39 @@ def inclusion_proof(index: int, size: int, node: Callable[[int, int], bytes]) ->
     if not 0 <= index < size:
         raise ValueError(f"index {index} is not in a tree of size {size}")
     inner = (index ^ (size - 1)).bit_length()
-    proof: list[bytes] = []
+    path: list[tuple[bool, int, int]] = []
     for level in range(inner):
         sibling = (index >> level) ^ 1
         start = sibling << level
         if start + (1 << level) <= size:
-            proof.append(node(level, sibling))
+            path.append((True, level, sibling))
         else:
-            proof.append(range_hash(start, size, node))
+            path.append((False, start, size))
     level, rest = inner, index >> inner
     while rest:
         if rest & 1:
-            proof.append(node(level, rest ^ 1))
+            path.append((True, level, rest ^ 1))
         rest >>= 1
         level += 1
-    return proof
+    return path
+
+
+def inclusion_proof(index: int, size: int, node: Callable[[int, int], bytes]) -> list[bytes]:
+    """Inclusion proof of leaf `index` in the tree of `size`, from stored node hashes."""
+    return [
+        node(a, b) if perfect else range_hash(a, b, node)
+        for perfect, a, b in _inclusion_path(index, size)
+    ]
 
 
 def inclusion_nodes(index: int, size: int) -> list[Node]:
     """The perfect nodes whose hashes `inclusion_proof(index, size, ...)` reads."""
-    if not 0 <= index < size:
-        raise ValueError(f"index {index} is not in a tree of size {size}")
-    inner = (index ^ (size - 1)).bit_length()
     nodes: list[Node] = []
-    for level in range(inner):
-        sibling = (index >> level) ^ 1
-        start = sibling << level
-        if start + (1 << level) <= size:
-            nodes.append((level, sibling))
+    for perfect, a, b in _inclusion_path(index, size):
+        if perfect:
+            nodes.append((a, b))
         else:
-            nodes.extend(perfect_nodes(start, size))
-    level, rest = inner, index >> inner
-    while rest:
-        if rest & 1:
-            nodes.append((level, rest ^ 1))
-        rest >>= 1
-        level += 1
+            nodes.extend(perfect_nodes(a, b))
     return nodes
 
 
