@@ -38,7 +38,13 @@ from traceledger.errors import (
     TraceledgerError,
     UnsupportedMediaError,
 )
-from traceledger.gs1 import GS1Key, normalize_gtin, parse_digital_link, parse_identifier
+from traceledger.gs1 import (
+    GS1Key,
+    normalize_gtin,
+    parse_digital_link,
+    parse_identifier,
+    parse_index_key,
+)
 from traceledger.leaf import Leaf, sha256
 from traceledger.sequencer import Appended, Entry, Sequencer, stored_receipt
 
@@ -567,16 +573,6 @@ def _strings(value: object) -> list[str]:
     return []
 
 
-def parse_key(key: str) -> GS1Key | None:
-    """A GS1 key from an index key ('01/...'), an EPC URN or a Digital Link; None if not."""
-    try:
-        if key[:1].isdigit():
-            return parse_digital_link("https://id.gs1.org/" + key)
-        return parse_identifier(key)
-    except IdentifierError:
-        return None
-
-
 async def product_facts(
     conn: Conn, keys: Iterable[str], before_idx: int | None = None
 ) -> dict[str, Product]:
@@ -588,7 +584,7 @@ async def product_facts(
     """
     products: dict[str, Product] = {}
     for key in keys:
-        parsed = parse_key(key)
+        parsed = parse_index_key(key)
         if parsed is not None and parsed.scheme == "gtin":
             products[parsed.item_key().canonical()] = Product(key, parsed.key)
     if not products:

@@ -849,6 +849,17 @@ _R_CH = (
 _R_CPI_CH = r"(?:%2[3dfDF]|%3[0-9]|%4[1-9A-Fa-f]|%5[0-9Aa]|[0-9A-Z-])"
 
 
+def parse_index_key(key: str) -> GS1Key | None:
+    """A GS1 key from an index key ("01/<gtin>/10/<lot>", see indexer.index_key) or from
+    an identifier as written (EPC URN, Digital Link); None if it names no GS1 key."""
+    try:
+        if key[:1].isdigit():
+            return parse_digital_link("https://id.gs1.org/" + key)
+        return parse_identifier(key)
+    except IdentifierError:
+        return None
+
+
 def _r_cp(total: int, twelve: str | None = None) -> str:
     """Company prefix (6-12 digits) '.' reference, `total` digits together."""
     forms = [rf"\d{{{n}}}\.\d{{{total - n}}}" for n in range(6, 13) if total - n > 0]

@@ -17,8 +17,8 @@ import asyncpg
 
 from traceledger.catalog import catalog_hits
 from traceledger.errors import NotFoundError, RangeError
-from traceledger.gs1 import GS1Key
-from traceledger.history import EventRow, HistoryService, events_naming, parse_key
+from traceledger.gs1 import GS1Key, parse_index_key
+from traceledger.history import EventRow, HistoryService, events_naming
 
 MAX_DEPTH = 6
 MAX_KEYS = 20_000  # a trace answer never grows beyond this many identifiers
@@ -234,7 +234,7 @@ class TraceService:
         for r in rows:
             scopes = []
             for k in r["keys"] or []:
-                key = parse_key(k)
+                key = parse_index_key(k)
                 if key is None:
                     continue
                 scope = await self.forward(key)
