@@ -97,6 +97,10 @@ async def test_without_database_url_an_embedded_postgres_is_started_and_reused(
     assert (settings.pgdata / "PG_VERSION").exists()
     async with Ledger.open(settings) as ledger:
         assert (await ledger.reader.checkpoint()).size == 0
+        # Its buffer cache is sized for a ledger of gigabytes, not the 128 MB default.
+        async with ledger.pool.acquire() as conn:
+            buffers = await conn.fetchval("SHOW shared_buffers")
+        assert buffers == f"{db.embedded_shared_buffers_mb()}MB"
 
 
 @pytest.mark.slow
