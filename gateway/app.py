@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -20,9 +21,11 @@ from gateway.keys import CAPTURE, HISTORY, LEDGER, OPERATOR_TOKEN, READ_POOL, SE
 from gateway.observability import observability_middleware, setup_observability
 from gateway.problems import WRONG_ROLE, ProblemError, describe_problem, problem_middleware
 from traceledger.capture import CaptureService
+from traceledger.cosigned import log_reader
 from traceledger.history import HistoryService
 from traceledger.history_cache import HistoryCache
 from traceledger.ledger import Ledger
+from traceledger.prebuilt import Prebuilder
 from traceledger.schemas import SchemaSet
 from traceledger.settings import Settings
 from traceledger.tokens import load_or_create_token
@@ -52,9 +55,27 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
             # Earlier, frozen logs (time shards): lookups span them, trace and export do not.
             origin=ledger.verifier.name,
             past=ledger.past,
+            prebuilt=settings.prebuild_answers,
         )
         app[TRACE] = TraceService(ledger.read_pool, app[HISTORY])
-        yield
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.prebuild_answers and settings.role != "lookup":
+                await stack.enter_async_context(prebuilder(ledger).task)
+            yield
+
+
+def prebuilder(ledger: Ledger) -> Prebuilder:
+    """The answer builder: it reads and writes the primary, so what it stores is never
+    behind what it read (a replica may be)."""
+    settings = ledger.settings
+    service = HistoryService(
+        ledger.pool,
+        log_reader(ledger.pool, settings.witness_policy),
+        verifier_key=ledger.verifier.encode(),
+        origin=ledger.verifier.name,
+        past=ledger.past,
+    )
+    return Prebuilder(ledger.pool, service, interval=settings.checkpoint_interval)
 
 
 # Routes that append to the log or change the registry: the ingest role's.

@@ -74,6 +74,7 @@ class _DbSnapshot:
     head_size: int
     checkpoint_size: int | None
     checkpoint_age: float | None
+    prebuild_lag: int
 
 
 class LedgerCollector(Collector):
@@ -101,7 +102,9 @@ class LedgerCollector(Collector):
             async with asyncio.timeout(DB_PROBE_TIMEOUT), ledger.pool.acquire() as conn:
                 row = await conn.fetchrow(
                     "SELECT h.size AS head, c.size AS checkpoint,"
-                    " extract(epoch FROM clock_timestamp() - c.signed_at)::float8 AS age"
+                    " extract(epoch FROM clock_timestamp() - c.signed_at)::float8 AS age,"
+                    " (SELECT i.next_idx - p.next_idx FROM index_state i, prebuild_state p)"
+                    "  AS prebuild_lag"
                     " FROM log_head h LEFT JOIN LATERAL"
                     " (SELECT size, signed_at FROM checkpoints ORDER BY size DESC LIMIT 1) c"
                     " ON true"
@@ -110,7 +113,9 @@ class LedgerCollector(Collector):
             logging.getLogger(__name__).warning("metrics: database query failed: %s", exc)
             return
         if row is not None:
-            self._snapshot = _DbSnapshot(row["head"], row["checkpoint"], row["age"])
+            self._snapshot = _DbSnapshot(
+                row["head"], row["checkpoint"], row["age"], row["prebuild_lag"]
+            )
 
     def collect(self) -> Iterable[Metric]:
         ledger = self._ledger()
@@ -189,6 +194,11 @@ class LedgerCollector(Collector):
             "traceledger_integration_lag_entries",
             "Committed entries not yet covered by a signed checkpoint",
             value=snap.head_size - (snap.checkpoint_size or 0),
+        )
+        yield GaugeMetricFamily(
+            "traceledger_prebuild_lag_entries",
+            "Indexed entries whose events' lookup answers are not yet prebuilt",
+            value=snap.prebuild_lag,
         )
         if snap.checkpoint_age is not None:
             yield GaugeMetricFamily(

@@ -42,8 +42,22 @@ def ev(kind: str, when: str, **fields: Any) -> dict[str, Any]:
     }
 
 
+def lot_event(when: str, lot: str, biz_step: str, disposition: str | None = None) -> dict[str, Any]:
+    """A class-level observation of a whole lot (an inspection, a recall, a disposal)."""
+    fields: dict[str, Any] = {"bizStep": biz_step, "quantityList": [{"epcClass": lot}]}
+    if disposition is not None:
+        fields["disposition"] = disposition
+    return ev("ObjectEvent", when, action="OBSERVE", **fields)
+
+
 @pytest.fixture
 async def story(client: Client) -> dict[str, Signer]:
+    return await tell_story(client)
+
+
+async def tell_story(client: Client) -> dict[str, Signer]:
+    """A can of milk powder from NZ: commissioned, packed, shipped, inspected at the port,
+    blended into a Chinese product, its lot recalled; 9 events by three parties."""
     dairy = await register(client, "Canterbury Dairy", [DAIRY])
     proc = await register(client, "Shanghai Blending", [PROCESSOR])
     port = await register(client, "Yangshan Port Inspection", [AUTHORITY], role="authority")
@@ -129,14 +143,7 @@ async def story(client: Client) -> dict[str, Signer]:
         **{"traceledger:confidential": ["ilmd"]},
     )
     assert (await post(client, document(domestic, blend), proc))[0] == 201
-    recall = ev(
-        "ObjectEvent",
-        "9-20",
-        action="OBSERVE",
-        bizStep="holding",
-        disposition="recalled",
-        quantityList=[{"epcClass": LOT_A}],
-    )
+    recall = lot_event("9-20", LOT_A, "holding", "recalled")
     assert (await post(client, document(recall), port))[0] == 201
     await settled(client.app[LEDGER], 9)
     return {"dairy": dairy, "proc": proc, "port": port}
@@ -276,13 +283,7 @@ async def test_a_repeated_lookup_is_served_from_the_cache_until_an_event_concern
     assert await service.lookup(can) is first
     # An event about something else moves the log on but leaves the answer current: it is
     # served again, still proven against the checkpoint it was assembled for.
-    other = ev(
-        "ObjectEvent",
-        "9-21",
-        action="OBSERVE",
-        bizStep="storing",
-        quantityList=[{"epcClass": LOT_C}],
-    )
+    other = lot_event("9-21", LOT_C, "storing")
     assert (await post(client, document(other), story["proc"]))[0] == 201
     await settled(client.app[LEDGER], 10)
     again = await service.lookup(can)
@@ -292,14 +293,7 @@ async def test_a_repeated_lookup_is_served_from_the_cache_until_an_event_concern
     assert h["treeSize"] == 9
     assert not verify_history(h, Verifier.parse(h["verifierKey"])).failures
     # An event on the can's lot is part of its history: the next lookup assembles anew.
-    destroyed = ev(
-        "ObjectEvent",
-        "9-22",
-        action="OBSERVE",
-        bizStep="destroying",
-        disposition="destroyed",
-        quantityList=[{"epcClass": LOT_A}],
-    )
+    destroyed = lot_event("9-22", LOT_A, "destroying", "destroyed")
     assert (await post(client, document(destroyed), story["port"]))[0] == 201
     await settled(client.app[LEDGER], 11)
     h = await history(client, CAN_DL)

@@ -18,11 +18,11 @@ class Clock:
 
 def answer(key: str, events: int = 1) -> CachedAnswer:
     body: dict[str, Any] = {"identifier": {"key": key}, "events": [{}] * events, "pending": 0}
-    return CachedAnswer((key, False), body, [key], 0, 1, 0.0)
+    return CachedAnswer((key, False), [key], 0, 1, 0, events, 0.0, body)
 
 
 def test_answers_are_evicted_least_recently_used_first_to_stay_within_the_byte_bound() -> None:
-    one = estimated_weight(answer("a").answer)
+    one = estimated_weight(answer("a"))
     cache = HistoryCache(max_bytes=3 * one, ttl=60, clock=Clock())
     for key in "abc":
         cache.put(answer(key))
@@ -48,7 +48,7 @@ def test_an_answer_expires_after_its_time_to_live() -> None:
 
 def test_rendered_bodies_count_against_the_bound_and_carry_the_callers_path() -> None:
     entry = answer("a", events=0)
-    cache = HistoryCache(max_bytes=estimated_weight(entry.answer) + 50, ttl=60, clock=Clock())
+    cache = HistoryCache(max_bytes=estimated_weight(entry) + 50, ttl=60, clock=Clock())
     cache.put(entry)
     body = cache.body(entry, "/01/x")
     assert json.loads(body)["identifier"] == {"key": "a", "input": "/01/x"}
@@ -69,3 +69,16 @@ def test_a_zero_bound_turns_the_cache_off() -> None:
     cache.put(answer("a"))
     assert not cache.enabled
     assert cache.get(("a", False)) is None
+
+
+def test_a_stored_body_is_parsed_only_when_its_data_is_needed() -> None:
+    entry = CachedAnswer(("01/x", False), ["01/x"], 0, 1, 0, 2, 0.0)
+    entry.bodies["/01/x"] = b'{"identifier":{"key":"01/x","input":"/01/x"},"events":[]}'
+    cache = HistoryCache(max_bytes=10**6, ttl=60, clock=Clock())
+    cache.put(entry)
+    assert cache.body(entry, "/01/x") is entry.bodies["/01/x"]
+    assert entry.decoded is None  # served as stored, never parsed
+    assert entry.with_input("/01/y")["identifier"] == {"key": "01/x", "input": "/01/y"}
+    assert entry.decoded is not None
+    # Counted as if parsed from the start, so parsing later never breaks the bound.
+    assert entry.counted == estimated_weight(entry) == 2_000 * 3 + len(entry.bodies["/01/x"])

@@ -77,6 +77,7 @@ async def test_metrics_after_real_traffic(client: Client) -> None:
     assert sample(text, "traceledger_sequencer_batch_size_bucket", le="+Inf") is not None
     assert sample(text, "traceledger_sequencing_lag_entries") == 0
     assert sample(text, "traceledger_integration_lag_entries") is not None
+    assert sample(text, "traceledger_prebuild_lag_entries") is not None
     age = sample(text, "traceledger_checkpoint_age_seconds")
     assert age is not None
     assert 0 <= age < 60

@@ -27,11 +27,12 @@ from typing import Any
 import asyncpg
 
 from traceledger.cosigned import witness_names
-from traceledger.errors import IdentifierError, NotFoundError
-from traceledger.gs1 import GS1Key, parse_identifier
+from traceledger.errors import NotFoundError
+from traceledger.gs1 import GS1Key, parse_index_key
 from traceledger.history_cache import CachedAnswer, HistoryCache
 from traceledger.integrator import SignedCheckpoint
 from traceledger.note import Verifier
+from traceledger.prebuilt import prebuildable, read_prebuilt
 from traceledger.reader import LogReader
 from traceledger.shards import Shard
 
@@ -97,6 +98,7 @@ class HistoryService:
         checkpoint_max_age: float = 0.0,
         origin: str | None = None,
         past: Sequence[Shard] = (),
+        prebuilt: bool = False,
     ) -> None:
         self._pool = pool
         self._reader = reader
@@ -107,6 +109,9 @@ class HistoryService:
         self.origin = origin
         self.past = tuple(past)
         self.cache = cache if cache is not None else HistoryCache(0, 0)
+        # Whether to look for answers built ahead (traceledger/prebuilt.py) before
+        # assembling one: the public view of serialized items and lots only.
+        self._prebuilt = prebuilt
         self._checkpoint_max_age = checkpoint_max_age
         self._latest: tuple[float, SignedCheckpoint] | None = None
 
@@ -125,15 +130,25 @@ class HistoryService:
         return {**answer, "events": [e for e in answer["events"] if e["log"] == self.origin]}
 
     async def lookup(self, key: GS1Key, *, inspector: bool = False) -> CachedAnswer:
-        """The cached answer while it is current (see history_cache), else a fresh one."""
+        """The cached answer while it is current (see history_cache), else a prebuilt one
+        while it is current (see prebuilt), else a fresh one."""
         checkpoint = await self._checkpoint()
         slot = (key.canonical(), inspector)
         cached = self.cache.get(slot)
         if cached is not None and await self._still_current(cached, checkpoint.size):
             return cached
-        fresh = await self._assemble(slot, key, checkpoint)
-        self.cache.put(fresh)
-        return fresh
+        found = None
+        if self._prebuilt and not inspector and prebuildable(key):
+            async with self._pool.acquire() as conn:
+                found = await read_prebuilt(conn, slot[0], checkpoint.size, self.cache.now())
+        if found is None:
+            found = await self.assemble(key, checkpoint, inspector=inspector)
+        self.cache.put(found)
+        return found
+
+    async def newest_checkpoint(self) -> SignedCheckpoint:
+        """The newest checkpoint lookups may use (cosigned by the quorum, with witnesses)."""
+        return await self._reader.checkpoint()
 
     async def _checkpoint(self) -> SignedCheckpoint:
         """The newest checkpoint, read at most once per `checkpoint_max_age` seconds. A
@@ -151,7 +166,7 @@ class HistoryService:
         from them stays right, and only new current-log events can change it."""
         if size <= cached.current_at:
             return True
-        if cached.answer["pending"]:
+        if cached.pending:
             return False  # events it counted as pending are now covered by a checkpoint
         async with self._pool.acquire() as conn:
             changed = await conn.fetchval(
@@ -165,16 +180,14 @@ class HistoryService:
         cached.current_at = size
         return True
 
-    async def _assemble(
-        self, slot: tuple[str, bool], key: GS1Key, checkpoint: SignedCheckpoint
+    async def assemble(
+        self, key: GS1Key, checkpoint: SignedCheckpoint, *, inspector: bool = False
     ) -> CachedAnswer:
-        inspector = slot[1]
+        """A fresh answer, its proofs against `checkpoint` (the current log's)."""
         async with contextlib.AsyncExitStack() as stack:
             conn = await stack.enter_async_context(self._pool.acquire())
             # Read before the walk: every event below it is indexed and so seen by the walk.
-            indexed_below = (
-                await conn.fetchval("SELECT next_idx FROM index_state") if self.cache.enabled else 0
-            )
+            indexed_below = await conn.fetchval("SELECT next_idx FROM index_state")
             sources: list[tuple[str, Any]] = [(self.origin, conn)]
             sources.extend(
                 [(s.origin, await stack.enter_async_context(s.pool.acquire())) for s in self.past]
@@ -210,13 +223,14 @@ class HistoryService:
         order = {origin: -n for n, (origin, _) in enumerate(self._readers())}
         events.sort(key=lambda e: (e["eventTime"], order[e["log"]], e["index"]))
         product, made = _product_and_origin(walk, payloads, key)
+        pending = len(walk.events) - len(covered)
         answer = {
             "identifier": _identifier_json(key),
             "product": product,
             "origin": made,
             "status": _status(events, product),
             "events": events,
-            "pending": len(walk.events) - len(covered),
+            "pending": pending,
             "treeSize": checkpoint.size,
             "checkpoint": checkpoint.note,
             # Who besides the log vouches for that checkpoint (c2sp.org/tlog-cosignature).
@@ -234,7 +248,14 @@ class HistoryService:
             for name, cp in checkpoints.items()
         ]
         return CachedAnswer(
-            slot, answer, list(walk.seen), indexed_below, checkpoint.size, self.cache.now()
+            (key.canonical(), inspector),
+            list(walk.seen),
+            indexed_below,
+            checkpoint.size,
+            pending,
+            len(events),
+            self.cache.now(),
+            answer,
         )
 
     def _readers(self) -> list[tuple[str, LogReader]]:
@@ -395,7 +416,7 @@ class Walk:
             )
             for k in inputs:
                 hops[k] = Via("input", k, depth=via.depth + 1)
-                ik = parse_key(k)
+                ik = parse_index_key(k)
                 # An input serial brings its lot with it.
                 lot = ik.lot_key() if ik is not None else None
                 if lot is not None and lot.canonical() != k:
@@ -408,14 +429,6 @@ class Walk:
             for i, r in self.events.items()
             if i[1] < sizes.get(i[0], 0) and r.leaf
         }
-
-
-def parse_key(key: str) -> GS1Key | None:
-    """A GS1Key from an index key ("01/<gtin>/10/<lot>"); None for non-GS1 keys."""
-    try:
-        return parse_identifier("https://id.gs1.org/" + key) if key[:1].isdigit() else None
-    except IdentifierError:
-        return None
 
 
 def _identifier_json(key: GS1Key) -> dict[str, Any]:

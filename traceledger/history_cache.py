@@ -27,19 +27,39 @@ MAX_BODIES = 4  # spellings of one item's Digital Link rendered per answer
 
 @dataclass(slots=True)
 class CachedAnswer:
-    """One assembled history. `answer` is shared: readers must not mutate it."""
+    """One assembled history: as data (`decoded`), as JSON (`bodies`), or both.
+
+    An answer assembled in this process starts as data; one read from the prebuilt
+    answers table (traceledger/prebuilt.py) starts as the JSON body for its own path and
+    is parsed only if a page must be rendered from it. Readers must not mutate it.
+    """
 
     slot: tuple[str, bool]  # (canonical item key, inspector view)
-    answer: dict[str, Any]
     keys: list[str]  # every index key the walk visited
     indexed_below: int  # every event below this index was indexed before the walk
     current_at: int  # the largest tree size the answer is known to be current for
+    pending: int  # its events not yet covered by its checkpoint
+    event_count: int
     born: float
+    decoded: dict[str, Any] | None = None
     bodies: dict[str | None, bytes] = field(default_factory=dict)
+    counted: int = 0  # bytes the cache counts for it
+
+    @property
+    def own_path(self) -> str:
+        """The path of the item's own Digital Link, as a prebuilt body names it."""
+        return "/" + self.slot[0]
+
+    @property
+    def answer(self) -> dict[str, Any]:
+        if self.decoded is None:
+            self.decoded = json.loads(self.bodies[self.own_path])
+        return self.decoded
 
     def with_input(self, path: str | None) -> dict[str, Any]:
         """The answer with `identifier.input` set to the path the caller asked with."""
-        return {**self.answer, "identifier": {**self.answer["identifier"], "input": path}}
+        answer = self.answer
+        return {**answer, "identifier": {**answer["identifier"], "input": path}}
 
     def json_body(self, path: str | None) -> tuple[bytes, bool]:
         """The answer as JSON bytes for one spelling of the Digital Link; True when the
@@ -54,9 +74,10 @@ class CachedAnswer:
         return body, True
 
 
-def estimated_weight(answer: dict[str, Any]) -> int:
-    """Bytes an answer holds in memory, roughly (about 2 KB per event as dicts)."""
-    return 2_000 * (1 + len(answer.get("events", ())))
+def estimated_weight(entry: CachedAnswer) -> int:
+    """Bytes an answer holds in memory, roughly: about 2 KB per event as data (counted
+    whether or not it was parsed yet), plus its JSON bodies."""
+    return 2_000 * (1 + entry.event_count) + sum(len(b) for b in entry.bodies.values())
 
 
 class HistoryCache:
@@ -93,13 +114,15 @@ class HistoryCache:
             return
         self.discard(entry.slot)
         self._entries[entry.slot] = entry
-        self._total += estimated_weight(entry.answer)
+        entry.counted = estimated_weight(entry)
+        self._total += entry.counted
         self._trim()
 
     def body(self, entry: CachedAnswer, path: str | None) -> bytes:
         """The entry's JSON body for `path`, counting a newly kept body against the bound."""
         body, kept = entry.json_body(path)
         if kept and self._entries.get(entry.slot) is entry:
+            entry.counted += len(body)
             self._total += len(body)
             self._trim()
         return body
@@ -107,17 +130,13 @@ class HistoryCache:
     def discard(self, key: tuple[str, bool]) -> None:
         old = self._entries.pop(key, None)
         if old is not None:
-            self._total -= _weight(old)
+            self._total -= old.counted
 
     def _trim(self) -> None:
         """Evict the least recently used answers until the total fits."""
         while self._total > self.max_bytes and self._entries:
             _, evicted = self._entries.popitem(last=False)
-            self._total -= _weight(evicted)
+            self._total -= evicted.counted
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-def _weight(entry: CachedAnswer) -> int:
-    return estimated_weight(entry.answer) + sum(len(b) for b in entry.bodies.values())

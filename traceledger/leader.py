@@ -41,6 +41,11 @@ class LeaderTask:
         # time.monotonic() after the last round that finished without an error.
         self.last_success: float | None = None
 
+    @property
+    def stopping(self) -> bool:
+        """True once close() was called: long rounds may stop early at a safe point."""
+        return self._stop.is_set()
+
     async def __aenter__(self) -> LeaderTask:
         self._task = asyncio.create_task(self._run(), name=self._name)
         return self

@@ -65,6 +65,9 @@ class Settings:
     # bound (0 turns the cache off) and how long an answer may be reused at most.
     lookup_cache_bytes: int = 64 * 1024 * 1024
     lookup_cache_seconds: float = 60.0
+    # Answers built ahead of the first scan (traceledger/prebuilt.py): the ingest role
+    # builds them, every role reads them. Off: every lookup assembles (or hits the cache).
+    prebuild_answers: bool = True
     # Witnesses asked to cosign each checkpoint, and how many must (k of n; None: all).
     # With witnesses, /checkpoint and proofs are against the newest checkpoint k cosigned.
     witnesses: tuple[WitnessEndpoint, ...] = ()
@@ -169,6 +172,11 @@ class Settings:
             values["past_shards"] = tuple(
                 d.strip() for d in env["TRACELEDGER_PAST_SHARDS"].split(",") if d.strip()
             )
+        if "TRACELEDGER_PREBUILD_ANSWERS" in env:
+            flag = env["TRACELEDGER_PREBUILD_ANSWERS"].strip().lower()
+            if flag not in ("0", "1", "true", "false", "yes", "no"):
+                raise ConfigError("TRACELEDGER_PREBUILD_ANSWERS must be 1 or 0")
+            values["prebuild_answers"] = flag in ("1", "true", "yes")
         if "TRACELEDGER_OPERATOR_TOKEN" in env:
             values["operator_token"] = env["TRACELEDGER_OPERATOR_TOKEN"]
         for name, var in (
