@@ -4,13 +4,17 @@
 Fills a fresh database with --events EPCIS events over --items serialized items (10
 events per item by default: commissioning with ILMD, packing into a case, the case's
 shipping and receiving, selling...), appended through the real sequencer, integrated
-and indexed. Then `traceledger serve` runs in its own process and this process sends
-JSON lookups (`GET /01/<gtin>/21/<serial>?format=json`) from --clients concurrent
-clients, three times: asking for every item once (the worst case: no cached answer can
-help), with Zipf-skewed popularity (some products are scanned far more than others),
-and for the items the warm-up already asked for (every answer cached). The
-baseline is one indexed SELECT on event_keys for the same items at the same
-concurrency, in the same run. Uses DATABASE_URL if set, else an embedded server.
+and indexed, then builds every item's answer ahead (traceledger/prebuilt.py) and says
+how long that took and how much room the answers take.
+
+Then `traceledger serve` runs in its own process and this process sends JSON lookups
+(`GET /01/<gtin>/21/<serial>?format=json`) from --clients concurrent clients: first
+with prebuilt answers off, asking for items never asked before (each answer assembled
+live: the cost for an item whose answer is not built yet); then, with them on, asking
+for other unseen items once each, with Zipf-skewed popularity (some products are scanned
+far more than others), and for the items the warm-up asked for (every answer in the
+in-memory cache). The baseline is one indexed SELECT on event_keys for the same items at
+the same concurrency, in the same run. Uses DATABASE_URL if set, else an embedded server.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import itertools
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -29,6 +33,7 @@ import asyncpg
 from benchkit import measure, print_rates, scratch_database, served
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from gateway.app import prebuilder
 from traceledger import eventhash, registry
 from traceledger.gs1 import check_digit
 from traceledger.ledger import Ledger
@@ -97,7 +102,7 @@ def _t(seconds: int) -> str:
 
 
 async def fill(url: str, home: str, items: int, per_item: int) -> None:
-    settings = Settings(home=Path(home), database_url=url, checkpoint_interval=0.5, pool_max=4)
+    settings = Settings(home=Path(home), database_url=url, checkpoint_interval=0.5, pool_max=8)
     t = time.perf_counter()
     async with Ledger.open(settings) as ledger:
         async with ledger.pool.acquire() as conn:
@@ -122,7 +127,25 @@ async def fill(url: str, home: str, items: int, per_item: int) -> None:
                 if done >= total and signed >= total:
                     break
                 await asyncio.sleep(1)
-    print(f"integrated and indexed in {time.perf_counter() - t:.0f}s total", flush=True)
+        print(f"integrated and indexed in {time.perf_counter() - t:.0f}s total", flush=True)
+        # What the ingest service's background builder does as events arrive, in one go.
+        t = time.perf_counter()
+        builder = prebuilder(ledger)
+        while await builder.build_once():
+            pass
+        took = time.perf_counter() - t
+        async with ledger.pool.acquire() as conn:
+            answers = await conn.fetchval("SELECT pg_total_relation_size('prebuilt_answers')")
+            log = await conn.fetchval(
+                "SELECT sum(pg_total_relation_size(t)) FROM unnest("
+                "array['entries', 'events', 'event_keys', 'tiles']::regclass[]) t"
+            )
+        print(
+            f"prebuilt {builder.built:,} answers in {took:.0f}s ({builder.built / took:,.0f}/s);"
+            f" they take {answers / 2**20:,.0f} MiB beside the log and index's"
+            f" {log / 2**20:,.0f} MiB",
+            flush=True,
+        )
 
 
 def zipf_draw(items: int, s: float, seed: int = 7) -> Callable[[], int]:
@@ -139,18 +162,40 @@ async def main(args: argparse.Namespace) -> None:
         per_item = args.events // args.items
         await fill(url, f"{tmp}/home", args.items, per_item)
         conn = await asyncpg.connect(url)
-        await conn.execute("ANALYZE")  # what autovacuum does after a bulk load
+        # What autovacuum and the checkpointer do after a bulk load, done before measuring
+        # rather than during: 2 GB just written would otherwise be vacuumed and flushed
+        # under the first runs, and the baseline run most of all.
+        await conn.execute("VACUUM (ANALYZE)")
+        await conn.execute("CHECKPOINT")
         await conn.close()
         # Few enough that every answer fits the lookup cache's default 64 MiB.
         warm = list(range(min(500, args.items // 10)))
-        # Every item of the cold run is asked for once: no cache can answer it.
+        # Each item of a cold run is asked for once (no cache can answer it), and the two
+        # runs ask for different items.
         unseen = list(range(len(warm), args.items))
         random.Random(3).shuffle(unseen)
-        cold = iter(unseen)
-        async with served(url, tmp / "home") as base:
-            pool = await asyncpg.create_pool(url, min_size=args.clients, max_size=args.clients)
-            connector = aiohttp.TCPConnector(limit=args.clients)
-            async with aiohttp.ClientSession(connector=connector) as http:
+        half = len(unseen) // 2
+        cold_live, cold = iter(unseen[half:]), iter(unseen[:half])
+        connector = aiohttp.TCPConnector(limit=args.clients)
+        async with aiohttp.ClientSession(connector=connector) as http:
+
+            def lookup(base: str) -> Callable[[int], Awaitable[None]]:
+                async def get(n: int) -> None:
+                    async with http.get(f"{base}/01/{GTIN}/21/{n}?format=json") as r:
+                        body = await r.read()
+                        assert r.status == 200, body[:300]
+
+                return get
+
+            # Every answer assembled at the lookup: what an item without a prebuilt
+            # answer costs (and every item did, before answers were prebuilt).
+            async with served(url, tmp / "home", {"TRACELEDGER_PREBUILD_ANSWERS": "0"}) as base:
+                await measure(lookup(base), warm, args.clients, 3)  # connections, buffers
+                live = await measure(
+                    lookup(base), lambda: next(cold_live), args.clients, args.seconds
+                )
+            async with served(url, tmp / "home") as base:
+                pool = await asyncpg.create_pool(url, min_size=args.clients, max_size=args.clients)
 
                 async def select(n: int) -> None:
                     async with pool.acquire() as conn:
@@ -159,34 +204,31 @@ async def main(args: argparse.Namespace) -> None:
                             f"01/{GTIN}/21/{n}",
                         )
 
-                async def lookup(n: int) -> None:
-                    async with http.get(f"{base}/01/{GTIN}/21/{n}?format=json") as r:
-                        body = await r.read()
-                        assert r.status == 200, body[:300]
-
-                await measure(lookup, warm, args.clients, 3)  # connections, buffers, tiles
+                get = lookup(base)
+                await measure(get, warm, args.clients, 3)
                 rows = [
                     (
                         "indexed SELECT (baseline)",
                         *await measure(select, unseen, args.clients, args.seconds),
                     ),
+                    ("lookup, each item once, live", *live),
                     (
                         "lookup, each item once",
-                        *await measure(lookup, lambda: next(cold), args.clients, args.seconds),
+                        *await measure(get, lambda: next(cold), args.clients, args.seconds),
                     ),
                     (
                         f"lookup, Zipf s={args.zipf:g}",
                         *await measure(
-                            lookup, zipf_draw(args.items, args.zipf), args.clients, args.seconds
+                            get, zipf_draw(args.items, args.zipf), args.clients, args.seconds
                         ),
                     ),
-                    # The items the warm-up asked for, again: every answer is cached.
+                    # The items the warm-up asked for, again: every answer is in memory.
                     (
-                        f"lookup, {len(warm):,} cached items",
-                        *await measure(lookup, warm, args.clients, args.seconds),
+                        f"lookup, {len(warm):,} items in memory",
+                        *await measure(get, warm, args.clients, args.seconds),
                     ),
                 ]
-            await pool.close()
+                await pool.close()
         print(
             f"\n== lookups at {args.events:,} events over {args.items:,} items, "
             f"{args.clients} concurrent clients, {args.seconds:g}s each"

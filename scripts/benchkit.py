@@ -86,8 +86,9 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def served(url: str, home: Path) -> AsyncIterator[str]:
-    """`traceledger serve` on `url` in its own process; yields its base URL once ready."""
+async def served(url: str, home: Path, env: dict[str, str] | None = None) -> AsyncIterator[str]:
+    """`traceledger serve` on `url` in its own process (with `env` added to the
+    environment); yields its base URL once ready."""
     port = _free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -101,6 +102,7 @@ async def served(url: str, home: Path) -> AsyncIterator[str]:
         "--port",
         str(port),
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
