@@ -17,8 +17,11 @@ CREATE TABLE prebuilt_answers (
 );
 -- Which answers an event on a key makes stale (the prebuilder rebuilds them).
 CREATE INDEX prebuilt_answers_by_key ON prebuilt_answers USING gin (keys);
+-- The builder's idle rounds (every checkpoint interval) look for answers the clock or a
+-- newer checkpoint made stale: both through small partial indexes, never a table scan.
 CREATE INDEX prebuilt_answers_expiring ON prebuilt_answers (valid_until)
     WHERE valid_until IS NOT NULL;
+CREATE INDEX prebuilt_answers_pending ON prebuilt_answers (tree_size) WHERE pending > 0;
 
 -- How far the prebuilder has read the index (one row, like index_state).
 CREATE TABLE prebuild_state (
