@@ -77,11 +77,16 @@ async def scratch_database(pg_server: str) -> AsyncIterator[str]:
     try:
         yield with_database(pg_server, name)
     finally:
-        admin = await asyncpg.connect(pg_server)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(pg_server, name)
+
+
+async def drop_database(pg_server: str, name: str) -> None:
+    """Drop a test database if it exists, even while connections to it are open."""
+    admin = await asyncpg.connect(pg_server)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from gateway.keys import HISTORY, LEDGER
 from tests.conftest import (
     ROOT,
     cli_args,
+    drop_database,
     scratch_database,
     settled,
     wait_for_checkpoint,
@@ -394,8 +395,4 @@ async def test_rotate_freezes_the_log_and_prints_settings_that_span_both_shards(
             assert out.count(f"FAILED: event {Y2025}") == 3
         assert await head(url_2025) == 5
     finally:
-        admin = await asyncpg.connect(pg_server)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name_2026}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(pg_server, name_2026)
