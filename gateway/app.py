@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from gateway import (
-    admin_routes,
-    capture_routes,
-    log_routes,
-    lookup_routes,
-    port_routes,
-    qr_routes,
-    query_routes,
-    trace_routes,
-)
+from gateway.clients.witness import HttpWitnessTransport
 from gateway.keys import CAPTURE, HISTORY, LEDGER, OPERATOR_TOKEN, READ_POOL, SETTINGS, TRACE
 from gateway.observability import observability_middleware, setup_observability
 from gateway.problems import WRONG_ROLE, ProblemError, describe_problem, problem_middleware
-from traceledger.capture import CaptureService
-from traceledger.cosigned import log_reader
-from traceledger.history import HistoryService
-from traceledger.history_cache import HistoryCache
+from gateway.routes import admin as admin_routes
+from gateway.routes import capture as capture_routes
+from gateway.routes import log as log_routes
+from gateway.routes import lookup as lookup_routes
+from gateway.routes import port as port_routes
+from gateway.routes import qr as qr_routes
+from gateway.routes import query as query_routes
+from gateway.routes import trace as trace_routes
+from traceledger.accounts.tokens import load_or_create_token
+from traceledger.ingest.capture import CaptureService
+from traceledger.inspect.trace import TraceService
 from traceledger.ledger import Ledger
-from traceledger.prebuilt import Prebuilder
-from traceledger.schemas import SchemaSet
+from traceledger.lookup.cache import HistoryCache
+from traceledger.lookup.history import HistoryService
 from traceledger.settings import Settings
-from traceledger.tokens import load_or_create_token
-from traceledger.trace import TraceService
+from traceledger.standards.schemas import SchemaSet
 
 
 async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -38,7 +34,10 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.operator_token_file
     )
     # On shutdown the ledger drains the sequencer and signs a final checkpoint.
-    async with Ledger.open(settings) as ledger:
+    async with (
+        HttpWitnessTransport() as witnesses,
+        Ledger.open(settings, witness_transport=witnesses) as ledger,
+    ):
         app[LEDGER] = ledger
         app[READ_POOL] = ledger.read_pool
         if settings.role != "lookup":
@@ -58,24 +57,7 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
             prebuilt=settings.prebuild_answers,
         )
         app[TRACE] = TraceService(ledger.read_pool, app[HISTORY])
-        async with contextlib.AsyncExitStack() as stack:
-            if settings.prebuild_answers and settings.role != "lookup":
-                await stack.enter_async_context(prebuilder(ledger).task)
-            yield
-
-
-def prebuilder(ledger: Ledger) -> Prebuilder:
-    """The answer builder: it reads and writes the primary, so what it stores is never
-    behind what it read (a replica may be)."""
-    settings = ledger.settings
-    service = HistoryService(
-        ledger.pool,
-        log_reader(ledger.pool, settings.witness_policy),
-        verifier_key=ledger.verifier.encode(),
-        origin=ledger.verifier.name,
-        past=ledger.past,
-    )
-    return Prebuilder(ledger.pool, service, interval=settings.checkpoint_interval)
+        yield
 
 
 # Routes that append to the log or change the registry: the ingest role's.

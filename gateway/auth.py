@@ -9,8 +9,8 @@ from aiohttp import web
 
 from gateway.keys import LEDGER
 from gateway.problems import FORBIDDEN, UNAUTHORIZED, ProblemError, problem_for
+from traceledger.accounts.tokens import AccessToken, check_token, record_access
 from traceledger.errors import TraceledgerError
-from traceledger.tokens import AccessToken, check_token, record_access
 
 ACCESS = web.RequestKey("access", AccessToken)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="traceledger"'}

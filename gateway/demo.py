@@ -14,8 +14,8 @@ import logging
 from aiohttp import web
 
 from gateway.keys import CAPTURE, LEDGER, SETTINGS
-from traceledger import scenario
-from traceledger.epcis import now_utc
+from traceledger.demo import scenario
+from traceledger.standards.epcis import now_utc
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def base_url(app: web.Application) -> str:
 def _terminal_qr(data: str) -> str | None:
     """A QR code as terminal text, when the QR module is installed; None otherwise."""
     try:
-        qr = importlib.import_module("traceledger.qr")
+        qr = importlib.import_module("traceledger.standards.qr")
     except ImportError:
         return None
     render = getattr(qr, "terminal", None)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
-from traceledger.capture import CaptureService
-from traceledger.history import HistoryService
+from traceledger.ingest.capture import CaptureService
+from traceledger.inspect.trace import TraceService
 from traceledger.ledger import Ledger
+from traceledger.lookup.history import HistoryService
 from traceledger.settings import Settings
-from traceledger.trace import TraceService
 
 SETTINGS = web.AppKey("settings", Settings)
 LEDGER = web.AppKey("ledger", Ledger)

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gateway.keys import SETTINGS
 from gateway.problems import BAD_REQUEST, ProblemError
-from traceledger.gs1 import GS1Key, parse_digital_link
+from traceledger.standards.gs1 import GS1Key, parse_digital_link
 
 MAX_INDEX = 2**63 - 1
 

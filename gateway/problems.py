@@ -44,6 +44,10 @@ UNSUPPORTED_MEDIA = ProblemType("unsupported-media-type", "Media type not accept
 # A lookup service asked to capture, or an ingest service asked for a lookup.
 WRONG_ROLE = ProblemType("wrong-role", "This service's role does not serve this route", 421)
 INVALID_EVENTS = ProblemType("invalid-events", "Events fail validation", 422)
+INVALID_CATALOG = ProblemType("invalid-catalog", "The catalog document is not valid", 422)
+STALE_CATALOG = ProblemType(
+    "stale-catalog-version", "A version at least as new is already recorded", 409
+)
 RATE_LIMITED = ProblemType("rate-limited", "Over the enterprise's event rate", 429)
 BUSY = ProblemType("busy", "The log is saturated; retry shortly", 503)
 UNAVAILABLE = ProblemType("unavailable", "The database is unavailable", 503)
@@ -53,6 +57,8 @@ FORK_REFUSED = ProblemType(
     "fork-refused", "The log is behind its published checkpoint; retry after recovery", 503
 )
 INTERNAL = ProblemType("internal", "Internal error", 500)
+# The capture client relays another ledger's refusal.
+UPSTREAM_REFUSED = ProblemType("upstream-refused", "Another ledger refused the request", 502)
 # c2sp.org/tlog-witness refusals (the 409 body is fixed by the spec; see witness_app).
 WITNESS_FORBIDDEN = ProblemType("witness-forbidden", "No trusted signature on the checkpoint", 403)
 WITNESS_UNKNOWN_LOG = ProblemType("witness-unknown-log", "This witness does not watch the log", 404)
@@ -76,12 +82,15 @@ ALL_TYPES = {
         UNSUPPORTED_MEDIA,
         WRONG_ROLE,
         INVALID_EVENTS,
+        INVALID_CATALOG,
+        STALE_CATALOG,
         RATE_LIMITED,
         BUSY,
         UNAVAILABLE,
         NOT_READY,
         FORK_REFUSED,
         INTERNAL,
+        UPSTREAM_REFUSED,
         WITNESS_FORBIDDEN,
         WITNESS_UNKNOWN_LOG,
         WITNESS_CONFLICT,
@@ -136,56 +145,80 @@ def _retry_after(seconds: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, round(seconds + 0.49)))}
 
 
+# Every core error class and its problem type; an error takes its nearest class's entry.
+# Those mapped to INTERNAL are the operator's problems (a broken configuration, store or
+# log), never the caller's, and are logged as errors.
+PROBLEM_OF: dict[type[errors.TraceledgerError], ProblemType] = {
+    errors.TraceledgerError: INTERNAL,
+    errors.ConfigError: INTERNAL,
+    errors.StoreError: UNAVAILABLE,
+    errors.MalformedError: MALFORMED_BODY,
+    errors.UnsupportedMediaError: UNSUPPORTED_MEDIA,
+    errors.SignatureError: BAD_SIGNATURE,
+    errors.ForbiddenError: FORBIDDEN,
+    errors.InvalidEventsError: INVALID_EVENTS,
+    errors.RateLimitedError: RATE_LIMITED,
+    errors.InvalidCatalogError: INVALID_CATALOG,
+    errors.StaleCatalogError: STALE_CATALOG,
+    errors.QueryParameterError: BAD_REQUEST,
+    errors.CaptureRejectedError: UPSTREAM_REFUSED,
+    errors.RegistryError: REGISTRY,
+    errors.IdentifierError: INVALID_IDENTIFIER,
+    errors.ProofError: INTERNAL,
+    errors.RangeError: OUT_OF_RANGE,
+    errors.NotFoundError: NOT_FOUND,
+    errors.NoteError: BAD_REQUEST,
+    errors.InconsistentLogError: INTERNAL,
+    errors.ForkRefusedError: FORK_REFUSED,
+    errors.LogBehindPublishedError: FORK_REFUSED,
+    errors.DivergedFromPublishedError: FORK_REFUSED,
+    errors.BackupError: INTERNAL,
+    errors.IntegrityError: INTERNAL,
+    errors.BusyError: BUSY,
+    errors.WitnessError: BAD_REQUEST,
+    errors.WitnessUnreachableError: UNAVAILABLE,
+    errors.WitnessMalformedError: BAD_REQUEST,
+    errors.WitnessForbiddenError: WITNESS_FORBIDDEN,
+    errors.WitnessUnknownLogError: WITNESS_UNKNOWN_LOG,
+    errors.WitnessConflictError: WITNESS_CONFLICT,
+    errors.WitnessBadProofError: WITNESS_BAD_PROOF,
+}
+
+
 def problem_for(exc: errors.TraceledgerError) -> ProblemError:
     """The problem for a core error: its type, headers and extension members."""
+    kind = next(PROBLEM_OF[c] for c in type(exc).__mro__ if c in PROBLEM_OF)
+    if kind is INTERNAL:
+        log.error("core error answered 500: %r", exc)
+    headers, extra = _details(exc)
+    return ProblemError(kind, str(exc), headers, **extra)
+
+
+def _details(exc: errors.TraceledgerError) -> tuple[dict[str, str], dict[str, object]]:
+    """Headers and extension members an error carries beyond its message."""
     match exc:
-        case errors.BusyError():
-            return ProblemError(BUSY, str(exc), _retry_after(exc.retry_after))
-        case errors.RateLimitedError():
-            return ProblemError(RATE_LIMITED, str(exc), _retry_after(exc.retry_after))
-        case errors.NotFoundError():
-            return ProblemError(NOT_FOUND, str(exc))
-        case errors.RangeError():
-            return ProblemError(OUT_OF_RANGE, str(exc))
-        case errors.MalformedError():
-            if exc.position:
-                return ProblemError(MALFORMED_BODY, str(exc), position=exc.position)
-            return ProblemError(MALFORMED_BODY, str(exc))
-        case errors.UnsupportedMediaError():
-            return ProblemError(UNSUPPORTED_MEDIA, str(exc))
-        case errors.SignatureError():
-            return ProblemError(BAD_SIGNATURE, str(exc))
-        case errors.ForbiddenError():
-            return ProblemError(FORBIDDEN, str(exc), errors=exc.errors)
-        case errors.InvalidEventsError():
-            return ProblemError(INVALID_EVENTS, str(exc), errors=exc.errors)
-        case errors.IdentifierError():
-            return ProblemError(INVALID_IDENTIFIER, str(exc))
-        case errors.RegistryError():
-            return ProblemError(REGISTRY, str(exc))
+        case errors.BusyError() | errors.RateLimitedError():
+            return _retry_after(exc.retry_after), {}
+        case errors.MalformedError() if exc.position:
+            return {}, {"position": exc.position}
+        case errors.ForbiddenError() | errors.InvalidEventsError() | errors.InvalidCatalogError():
+            return {}, {"errors": exc.errors}
+        case errors.StaleCatalogError():
+            return {}, {"currentVersion": exc.current}
+        case errors.QueryParameterError():
+            return {}, {"parameter": exc.parameter}
         case errors.WitnessConflictError():
-            return ProblemError(WITNESS_CONFLICT, str(exc), size=exc.size)
-        case errors.WitnessForbiddenError():
-            return ProblemError(WITNESS_FORBIDDEN, str(exc))
-        case errors.WitnessUnknownLogError():
-            return ProblemError(WITNESS_UNKNOWN_LOG, str(exc))
-        case errors.WitnessBadProofError():
-            return ProblemError(WITNESS_BAD_PROOF, str(exc))
-        case errors.WitnessError():
-            return ProblemError(BAD_REQUEST, str(exc))
+            return {}, {"size": exc.size}
         case errors.ForkRefusedError():
             # Retriable: events sent again after the operator recovers the log are accepted.
-            return ProblemError(
-                FORK_REFUSED,
-                str(exc),
-                {"Retry-After": "60"},
-                publishedSize=exc.published_size,
-                treeSize=exc.tree_size,
-            )
-        case errors.StoreError():
-            return ProblemError(UNAVAILABLE, str(exc), {"Retry-After": "5"})
-    log.error("unmapped core error: %r", exc)
-    return ProblemError(INTERNAL, str(exc))
+            extra: dict[str, object] = {
+                "publishedSize": exc.published_size,
+                "treeSize": exc.tree_size,
+            }
+            return {"Retry-After": "60"}, extra
+        case errors.StoreError() | errors.WitnessUnreachableError():
+            return {"Retry-After": "5"}, {}
+    return {}, {}
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

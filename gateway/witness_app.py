@@ -14,8 +14,8 @@ from aiohttp import web
 
 from gateway.problems import describe_problem, problem_middleware
 from traceledger.errors import WitnessConflictError
-from traceledger.note import Verifier
-from traceledger.witness import MAX_REQUEST_SIZE, Witness
+from traceledger.log.witness import MAX_REQUEST_SIZE, Witness
+from traceledger.tlog.note import Verifier
 
 TLOG_SIZE = "text/x.tlog.size"
 

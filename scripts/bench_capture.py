@@ -22,8 +22,9 @@ import asyncpg
 from benchkit import pct, scratch_database, served
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from traceledger import db, registry
-from traceledger.client import sign_document
+from traceledger.accounts import registry
+from traceledger.standards.dsse import sign_document
+from traceledger.store.pool import connect_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +72,7 @@ async def copy_baseline(url: str, rows: int, per_commit: int, row_bytes: int) ->
 
 async def run(args: argparse.Namespace) -> None:
     async with scratch_database() as (url, tmp):
-        pool = await db.connect_pool(url, min_size=1, max_size=2)
+        pool = await connect_pool(url, min_size=1, max_size=2)
         key = Ed25519PrivateKey.generate()
         async with pool.acquire() as conn:
             await registry.add_enterprise(conn, "Bench", ["0614141"], key.public_key())

@@ -23,11 +23,11 @@ from collections.abc import Awaitable
 import asyncpg
 from benchkit import pct, scratch_database
 
-from traceledger.leaf import Leaf, sha256
+from traceledger.audit.verify import verify_log
 from traceledger.ledger import Ledger
-from traceledger.sequencer import Entry
+from traceledger.log.sequencer import Entry
 from traceledger.settings import Settings
-from traceledger.verify import verify_log
+from traceledger.tlog.leaf import Leaf, sha256
 
 
 def make_entries(tag: str, count: int) -> list[Entry]:

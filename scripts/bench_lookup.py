@@ -33,12 +33,12 @@ import asyncpg
 from benchkit import measure, print_rates, scratch_database, served
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.app import prebuilder
-from traceledger import eventhash, registry
-from traceledger.gs1 import check_digit
-from traceledger.ledger import Ledger
-from traceledger.sequencer import Entry
+from traceledger.accounts import registry
+from traceledger.ledger import Ledger, answer_builder
+from traceledger.log.sequencer import Entry
 from traceledger.settings import Settings
+from traceledger.standards import eventhash
+from traceledger.standards.gs1 import check_digit
 
 ROOT = Path(__file__).resolve().parent.parent
 GCP = "0614141"
@@ -130,7 +130,7 @@ async def fill(url: str, home: str, items: int, per_item: int) -> None:
         print(f"integrated and indexed in {time.perf_counter() - t:.0f}s total", flush=True)
         # What the ingest service's background builder does as events arrive, in one go.
         t = time.perf_counter()
-        builder = prebuilder(ledger)
+        builder = answer_builder(ledger)
         while await builder.build_once():
             pass
         took = time.perf_counter() - t

@@ -24,11 +24,12 @@ import asyncpg
 from benchkit import measure, print_rates, scratch_database, served
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from traceledger import eventhash, registry, tokens
-from traceledger.gs1 import check_digit
+from traceledger.accounts import registry, tokens
 from traceledger.ledger import Ledger
-from traceledger.sequencer import Entry
+from traceledger.log.sequencer import Entry
 from traceledger.settings import Settings
+from traceledger.standards import eventhash
+from traceledger.standards.gs1 import check_digit
 
 GCP = "0614141"
 GTIN = "0" + GCP + "20000" + check_digit("0" + GCP + "20000")

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
-from traceledger import db
+from traceledger.store import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ async def scratch_database() -> AsyncIterator[tuple[str, Path]]:
     with tempfile.TemporaryDirectory() as tmp:
         server = os.environ.get("DATABASE_URL") or ""
         if not server:
-            server = await asyncio.to_thread(db.start_embedded, Path(tmp) / "pgdata")
+            server = await asyncio.to_thread(embedded.start_embedded, Path(tmp) / "pgdata")
         name = f"bench_{uuid.uuid4().hex[:10]}"
         admin = await asyncpg.connect(server)
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -93,7 +93,7 @@ async def served(url: str, home: Path, env: dict[str, str] | None = None) -> Asy
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "gateway.cli",
+        "gateway.cli.main",
         "--home",
         str(home),
         "--database-url",

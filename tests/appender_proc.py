@@ -11,7 +11,7 @@ import hashlib
 import sys
 
 from traceledger.ledger import Ledger
-from traceledger.sequencer import Entry
+from traceledger.log.sequencer import Entry
 from traceledger.settings import Settings
 
 

@@ -1,5 +1,8 @@
 """Every error the core raises; the HTTP layer maps each class to one problem+json type."""
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class TraceledgerError(Exception):
     """Base class: anything the core reports deliberately."""
@@ -51,6 +54,40 @@ class RateLimitedError(TraceledgerError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class InvalidCatalogError(TraceledgerError):
+    """The catalog document is not valid; `errors` lists every problem with its pointer."""
+
+    def __init__(self, message: str, errors: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class StaleCatalogError(TraceledgerError):
+    """The version is not greater than the latest recorded version of that catalog."""
+
+    def __init__(self, message: str, current: int) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class QueryParameterError(TraceledgerError):
+    """A query parameter is unknown or its value is invalid (EPCIS QueryParameterException)."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class CaptureRejectedError(TraceledgerError):
+    """A ledger refused a pushed document (seen by the capture client); `problem` is its
+    RFC 9457 body."""
+
+    def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
+        super().__init__(f"HTTP {status}: {problem.get('detail', problem)}")
+        self.status = status
+        self.problem = problem
 
 
 class RegistryError(TraceledgerError):
@@ -127,6 +164,10 @@ class WitnessError(TraceledgerError):
     HTTP status the protocol prescribes for the refusal."""
 
     status = 400
+
+
+class WitnessUnreachableError(TraceledgerError):
+    """The log could not reach a witness (connection refused, timeout); retried later."""
 
 
 class WitnessMalformedError(WitnessError):

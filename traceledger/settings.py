@@ -13,7 +13,7 @@ from pathlib import Path
 import platformdirs
 
 from traceledger.errors import ConfigError
-from traceledger.witness_policy import WitnessEndpoint, WitnessPolicy, parse_witnesses
+from traceledger.tlog.witness_policy import WitnessEndpoint, WitnessPolicy, parse_witnesses
 
 DEFAULT_ORIGIN = "traceledger.localhost/log"
 # What one process serves: ingest (capture, admin, the log; runs the sequencer, integrator

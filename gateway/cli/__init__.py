@@ -1,0 +1,1 @@
+"""The traceledger command line."""

@@ -1,0 +1,1 @@
+"""HTTP clients: pushing events to a ledger, asking witnesses to cosign."""

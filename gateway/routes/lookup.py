@@ -1,0 +1,145 @@
+"""The GS1 Digital Link resolver: a scanned QR code becomes a one-stop trace history.
+
+`GET /01/{gtin}[/22/{cpv}][/10/{lot}][/21/{serial}]`, `/00/{sscc}`, `/414/{gln}`:
+HTML for browsers, JSON for `Accept: application/json` or `?format=json`, and an
+RFC 9264 linkset for `?linkType=all`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from gateway import pages
+from gateway.auth import audit, optional_access
+from gateway.keys import HISTORY
+from gateway.params import digital_link_key, public_base, raw_path_between
+from gateway.problems import ProblemError, problem_for
+from traceledger.errors import NotFoundError, TraceledgerError
+from traceledger.standards.gs1 import GS1Key
+
+routes = web.RouteTableDef()
+
+LINKSET_JSON = "application/linkset+json"
+GS1_VOC = "https://gs1.org/voc/"
+
+
+def wants_html(request: web.Request) -> bool:
+    """HTML only when asked for by name and not out-ranked by JSON (browsers do this)."""
+    fmt = request.query.get("format")
+    if fmt in ("json", "html"):
+        return fmt == "html"
+    best: dict[str, float] = {}
+    for part in request.headers.get("Accept", "").split(","):
+        media, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        best[media.strip().lower()] = max(q, best.get(media.strip().lower(), 0.0))
+    html = best.get("text/html", 0.0)
+    return html > 0 and html >= max(
+        best.get("application/json", 0.0), best.get("application/ld+json", 0.0)
+    )
+
+
+def linkset(key: GS1Key, base: str, history: dict[str, Any] | None) -> dict[str, Any]:
+    anchor = f"{base}/{key.canonical()}"
+    links: dict[str, Any] = {
+        "anchor": anchor,
+        GS1_VOC + "defaultLink": [{"href": anchor, "title": "Trace history"}],
+        GS1_VOC + "pip": [
+            {
+                "href": anchor + "?format=html",
+                "type": "text/html",
+                "hreflang": ["zh", "en"],
+                "title": "Trace history page",
+            }
+        ],
+        GS1_VOC + "traceability": [
+            {"href": anchor + "?format=json", "type": "application/json", "title": "Trace history"}
+        ],
+        GS1_VOC + "qrCode": [
+            {"href": f"{base}/qr/{key.canonical()}.png", "type": "image/png"},
+            {"href": f"{base}/qr/{key.canonical()}.svg", "type": "image/svg+xml"},
+        ],
+    }
+    if history is not None:
+        links[GS1_VOC + "recallStatus"] = [
+            {
+                "href": anchor + "?format=json#status",
+                "type": "application/json",
+                "title": "recalled" if history["status"]["recalled"] else "not recalled",
+            }
+        ]
+        if any(e["certifications"] for e in history["events"]):
+            links[GS1_VOC + "certificationInfo"] = [
+                {"href": anchor + "?format=json#events", "type": "application/json"}
+            ]
+    return {"linkset": [links]}
+
+
+async def lookup(request: web.Request) -> web.StreamResponse:
+    html = wants_html(request)
+    lang = pages.pick_language(request.headers.get("Accept-Language"), request.query.get("lang"))
+    try:
+        access = await optional_access(request)
+        key = digital_link_key(request)
+        service = request.app[HISTORY]
+        if request.query.get("linkType") == "all":
+            try:
+                found: dict[str, Any] | None = await service.history(key, all_logs=True)
+            except NotFoundError:
+                found = None
+            links = linkset(key, public_base(request), found)
+            return web.Response(text=json.dumps(links), content_type=LINKSET_JSON)
+        found_now = await service.lookup(key, inspector=access is not None)
+        await audit(request, 200)
+    except (TraceledgerError, ProblemError) as exc:
+        problem = exc if isinstance(exc, ProblemError) else problem_for(exc)
+        await audit(request, problem.kind.status)
+        if not html:
+            raise problem from exc
+        return web.Response(
+            status=problem.kind.status,
+            content_type="text/html",
+            charset="utf-8",
+            text=pages.render_problem_page(
+                problem.kind.status, problem.kind.title, problem.detail, lang
+            ),
+            headers={"Content-Security-Policy": pages.CONTENT_SECURITY_POLICY},
+        )
+    if not html:
+        return web.Response(
+            body=service.cache.body(found_now, request.path),
+            content_type="application/json",
+            headers={"Vary": "Accept, Authorization"},
+        )
+    history = found_now.with_input(request.path)
+    page_url = public_base(request) + raw_path_between(request)
+    self_url = f"{page_url}?{request.query_string}" if request.query_string else page_url
+    return web.Response(
+        text=pages.render_history(
+            history,
+            lang,
+            self_url=self_url,
+            json_url=page_url + "?format=json",
+            inspector=access is not None,
+        ),
+        content_type="text/html",
+        charset="utf-8",
+        headers={
+            "Vary": "Accept, Accept-Language, Authorization",
+            "Content-Security-Policy": pages.CONTENT_SECURITY_POLICY,
+        },
+    )
+
+
+for primary in ("01", "00", "414"):
+    routes.get(f"/{primary}/{{rest:.+}}")(lookup)

@@ -1,0 +1,1 @@
+"""Who is who: registered enterprises, their keys and prefixes, and access tokens."""

@@ -1,0 +1,1 @@
+"""Independent checks: the whole stored log, and one lookup answer offline."""

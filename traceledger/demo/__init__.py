@@ -1,0 +1,1 @@
+"""The demo story: a multi-party import, signed and captured like any other."""

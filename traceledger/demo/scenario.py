@@ -1,0 +1,113 @@
+"""The demo scenario: New Zealand milk powder imported through Shanghai, as signed EPCIS 2.0.
+
+This module is the demo's public face; the parts live beside it:
+
+- `parties`: the parties, their derived signing keys, and every GS1 identifier;
+- `documents`: the clock and the building blocks of EPCIS events and documents;
+- `story`: the story itself, one function per chapter, and `build`;
+- `loading`: registering the parties and capturing the story, step by step.
+
+The parties' keys come from a public seed, so anyone can sign as a demo party: never load
+the demo into a real ledger.
+"""
+
+from traceledger.demo.documents import CONTEXT, NAMESPACE, NZ_TIME, SHANGHAI_TIME
+from traceledger.demo.loading import load, register, registered_at
+from traceledger.demo.parties import (
+    AUTHORITY,
+    BLEND,
+    BLEND_CASE,
+    BLEND_UNITS,
+    BONDED,
+    CAGE,
+    CAN,
+    CAN_CASE,
+    CANS_A,
+    CANS_B,
+    CERT,
+    CIQ_OFFICE,
+    DC,
+    DISPOSAL,
+    DISTRIBUTOR,
+    DOMESTIC,
+    IMPORTER,
+    LAB,
+    LOT_A,
+    LOT_A_SIZE,
+    LOT_B,
+    LOT_B_SIZE,
+    LOT_D,
+    LOT_P,
+    NZ_PLANT,
+    PALLET_A,
+    PALLET_B,
+    PARTIES,
+    PLACES,
+    PORT,
+    PROCESSOR,
+    PRODUCER,
+    RETAILER_1,
+    RETAILER_2,
+    SEED,
+    SR_PLANT,
+    STORE_1,
+    STORE_LJZ,
+    STORE_ZJ,
+    Party,
+    party_key,
+)
+from traceledger.demo.story import Scenario, Step, build
+
+__all__ = [
+    "AUTHORITY",
+    "BLEND",
+    "BLEND_CASE",
+    "BLEND_UNITS",
+    "BONDED",
+    "CAGE",
+    "CAN",
+    "CANS_A",
+    "CANS_B",
+    "CAN_CASE",
+    "CERT",
+    "CIQ_OFFICE",
+    "CONTEXT",
+    "DC",
+    "DISPOSAL",
+    "DISTRIBUTOR",
+    "DOMESTIC",
+    "IMPORTER",
+    "LAB",
+    "LOT_A",
+    "LOT_A_SIZE",
+    "LOT_B",
+    "LOT_B_SIZE",
+    "LOT_D",
+    "LOT_P",
+    "NAMESPACE",
+    "NZ_PLANT",
+    "NZ_TIME",
+    "PALLET_A",
+    "PALLET_B",
+    "PARTIES",
+    "PLACES",
+    "PORT",
+    "PROCESSOR",
+    "PRODUCER",
+    "RETAILER_1",
+    "RETAILER_2",
+    "SEED",
+    "SHANGHAI_TIME",
+    "SR_PLANT",
+    "STORE_1",
+    "STORE_LJZ",
+    "STORE_ZJ",
+    "Party",
+    "Scenario",
+    "Step",
+    "build",
+    "load",
+    "party_key",
+    "register",
+    "registered_at",
+]

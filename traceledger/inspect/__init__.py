@@ -1,0 +1,2 @@
+"""For inspectors and regulators: origin and forward trace, recalls, risk catalogs,
+port sampling, EPCIS queries and exports."""

@@ -1,0 +1,2 @@
+"""Using risk catalogs: versions in force, product matches, port arrivals and auditable
+sampling (the documents are captured by traceledger.ingest.catalogs)."""

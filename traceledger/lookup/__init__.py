@@ -1,0 +1,1 @@
+"""Item histories for the public: assembly, caches and prebuilt answers."""

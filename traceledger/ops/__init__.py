@@ -1,0 +1,1 @@
+"""Operations on a whole ledger: backup, restore and time-shard rotation."""
