@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.clients.witness import HttpWitnessTransport
 from gateway.keys import CAPTURE, HISTORY, LEDGER, OPERATOR_TOKEN, READ_POOL, SETTINGS, TRACE
 from gateway.observability import observability_middleware, setup_observability
+from gateway.params import BODY_BUDGET, BodyBudget
 from gateway.problems import WRONG_ROLE, ProblemError, describe_problem, problem_middleware
 from gateway.routes import admin as admin_routes
 from gateway.routes import capture as capture_routes
@@ -113,6 +114,7 @@ def create_app(settings: Settings) -> web.Application:
     # response, including the problem+json that problem_middleware makes of every error.
     app = web.Application(middlewares=[observability_middleware, problem_middleware])
     app[SETTINGS] = settings
+    app[BODY_BUDGET] = BodyBudget(settings.max_buffered_body_bytes)
     setup_observability(app)
     app.cleanup_ctx.append(_ledger_ctx)
     served, refused = _role_routes(settings.role)

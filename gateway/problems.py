@@ -39,6 +39,7 @@ BAD_SIGNATURE = ProblemType("bad-signature", "Not signed by a registered, active
 FORBIDDEN = ProblemType("forbidden", "The signer may not record these events", 403)
 NOT_FOUND = ProblemType("not-found", "No such resource", 404)
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", "Method not allowed here", 405)
+REQUEST_TIMEOUT = ProblemType("request-timeout", "The body did not arrive in time", 408)
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "The body is over the limit", 413)
 UNSUPPORTED_MEDIA = ProblemType("unsupported-media-type", "Media type not accepted", 415)
 # A lookup service asked to capture, or an ingest service asked for a lookup.
@@ -78,6 +79,7 @@ ALL_TYPES = {
         FORBIDDEN,
         NOT_FOUND,
         METHOD_NOT_ALLOWED,
+        REQUEST_TIMEOUT,
         PAYLOAD_TOO_LARGE,
         UNSUPPORTED_MEDIA,
         WRONG_ROLE,

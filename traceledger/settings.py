@@ -54,6 +54,11 @@ class Settings:
     pool_max: int = 10
     # Capture: largest request body accepted (refused from Content-Length, unread).
     max_body_bytes: int = 16 * 1024 * 1024
+    # Bodies being received at once may buffer at most this many bytes together, and each
+    # must arrive within `body_deadline` seconds: slow or abandoned uploads (whose
+    # signature cannot be checked before the whole body is in) cannot pile up in memory.
+    max_buffered_body_bytes: int = 64 * 1024 * 1024
+    body_deadline: float = 60.0
     # Capture: how far in the future an eventTime may lie (clock skew between systems).
     max_future_skew: float = 300.0
     # Admin API bearer token; None keeps it in `home/operator-token`, created on first start.
@@ -86,6 +91,8 @@ class Settings:
         _bounded("pool_max", self.pool_max, self.pool_min, 1000)
         _bounded("max_body_bytes", self.max_body_bytes, 1024, 1024**3)
         _bounded("max_future_skew", self.max_future_skew, 0, 7 * 86400)
+        _bounded("max_buffered_body_bytes", self.max_buffered_body_bytes, 1024, 64 * 1024**3)
+        _bounded("body_deadline", self.body_deadline, 0.01, 3600)
         _bounded("lookup_cache_bytes", self.lookup_cache_bytes, 0, 64 * 1024**3)
         _bounded("lookup_cache_seconds", self.lookup_cache_seconds, 0, 86400)
         _bounded("max_replica_lag", self.max_replica_lag, 0, 7 * 86400)
@@ -183,6 +190,8 @@ class Settings:
             ("checkpoint_interval", "TRACELEDGER_CHECKPOINT_INTERVAL"),
             ("max_body_bytes", "TRACELEDGER_MAX_BODY_BYTES"),
             ("max_future_skew", "TRACELEDGER_MAX_FUTURE_SKEW"),
+            ("max_buffered_body_bytes", "TRACELEDGER_MAX_BUFFERED_BODY_BYTES"),
+            ("body_deadline", "TRACELEDGER_BODY_DEADLINE"),
             ("lookup_cache_bytes", "TRACELEDGER_LOOKUP_CACHE_BYTES"),
             ("lookup_cache_seconds", "TRACELEDGER_LOOKUP_CACHE_SECONDS"),
             ("max_replica_lag", "TRACELEDGER_MAX_REPLICA_LAG"),

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from gateway.keys import LEDGER, OPERATOR_TOKEN
-from gateway.params import parse_int
+from gateway.params import parse_int, read_limited
 from gateway.problems import BAD_REQUEST, UNAUTHORIZED, ProblemError
 from traceledger.accounts import registry
 from traceledger.accounts.tokens import same_token
+from traceledger.ingest.envelopes import load_json
 from traceledger.standards.dsse import load_public_key_pem
 
 routes = web.RouteTableDef()
+
+
+# Registry requests are a name, a few prefixes and a PEM key.
+ADMIN_BODY_LIMIT = 64 * 1024
 
 
 def require_operator(request: web.Request) -> None:
@@ -30,10 +34,7 @@ def require_operator(request: web.Request) -> None:
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProblemError(BAD_REQUEST, f"the body is not JSON: {exc}") from exc
+    body = load_json(await read_limited(request, ADMIN_BODY_LIMIT), "body")
     if not isinstance(body, dict):
         raise ProblemError(BAD_REQUEST, "the body must be a JSON object")
     return body

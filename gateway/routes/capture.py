@@ -5,23 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.keys import CAPTURE, SETTINGS
-from gateway.problems import PAYLOAD_TOO_LARGE, ProblemError
+from gateway.params import read_limited
 
 routes = web.RouteTableDef()
-
-
-async def read_limited(request: web.Request, limit: int) -> bytes:
-    """The body, refusing anything over `limit` without reading it all."""
-    if request.content_length is not None and request.content_length > limit:
-        raise ProblemError(
-            PAYLOAD_TOO_LARGE, f"the body is {request.content_length} bytes; the limit is {limit}"
-        )
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise ProblemError(PAYLOAD_TOO_LARGE, f"the body exceeds the limit of {limit} bytes")
-    return bytes(body)
 
 
 @routes.post("/v1/capture")

@@ -55,6 +55,10 @@ def load_json(data: bytes, what: str) -> object:
             f"{what} is not JSON: {exc.msg}",
             position=f"{prefix}line {exc.lineno} column {exc.colno}",
         ) from exc
+    except ValueError as exc:
+        # An integer of more digits than Python converts (4,300 by default): refused, as
+        # no EPCIS field holds such a number.
+        raise MalformedError(f"{what} holds a number too long to read", position=what) from exc
 
 
 def parse_payload(payload_type: str, payload: bytes) -> object:

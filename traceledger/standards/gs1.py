@@ -669,6 +669,10 @@ class _DL:
         return value
 
 
+# Candidate key positions tried in one Digital Link path (see _parse_dl).
+_MAX_DL_STARTS = 4
+
+
 def _dl_path(uri: str) -> tuple[str, list[str]] | None:
     """(host, path segments) of an http(s) URI; None for anything else."""
     lead = uri[:8].lower()
@@ -694,21 +698,21 @@ def _dl_path(uri: str) -> tuple[str, list[str]] | None:
 
 
 def _dl_starts(segments: list[str]) -> list[int]:
-    """Where a primary key could start: an AI, a value, then AI/value pairs to the end."""
-    starts = []
+    """Where a primary key could start: an AI, a value, then AI/value pairs to the end.
+
+    One pass from the end (`pairs[j]`: segments j.. are AI/value pairs), so the cost is
+    linear in the path however many AI-like segments an untrusted path repeats."""
     n = len(segments)
-    for i in range(n - 1):
-        if _DL_ALIASES.get(segments[i], segments[i]) not in _DL_PRIMARY:
-            continue
-        for j in range(i + 2, n, 2):
-            token = segments[j]
-            if token in _QUALIFIER_MOST or token in _DL_ALIASES:
-                continue
-            if not (1 < len(token) < 5 and _is_digits(token)):
-                break
-        else:
-            starts.append(i)
-    return starts
+    pairs = [True] * (n + 2)
+    for j in range(n - 1, -1, -1):
+        token = segments[j]
+        ai_like = token in _QUALIFIER_MOST or token in _DL_ALIASES
+        pairs[j] = (ai_like or (1 < len(token) < 5 and _is_digits(token))) and pairs[j + 2]
+    return [
+        i
+        for i in range(n - 1)
+        if _DL_ALIASES.get(segments[i], segments[i]) in _DL_PRIMARY and pairs[i + 2]
+    ]
 
 
 def _dl_key(dl: _DL, segments: list[str]) -> GS1Key:
@@ -803,7 +807,9 @@ def _parse_dl(uri: str, strict: bool) -> GS1Key | None:
             raise dl.error("no GS1 primary key (such as /01/<GTIN>) in its path")
         return None
     first_error: IdentifierError | None = None
-    for start in starts:
+    # A path prefix before the key rarely looks like AI/value pairs; trying a few starts
+    # keeps an untrusted path that repeats "/414/" thousands of times linear to parse.
+    for start in starts[:_MAX_DL_STARTS]:
         try:
             return _dl_key(dl, segments[start:])
         except IdentifierError as error:
