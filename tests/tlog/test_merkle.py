@@ -819,6 +819,36 @@ def test_compact_range_restored_from_snapshot_continues_identically(size: int, m
     assert snapshot == [big_node(lv, ix) for lv, ix in perfect_nodes(0, size)]
 
 
+def aligned_nodes(start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end) as aligned perfect subtrees, greedily largest first at each position."""
+    nodes, pos = [], start
+    while pos < end:
+        level = 0
+        while pos % (2 << level) == 0 and pos + (2 << level) <= end:
+            level += 1
+        nodes.append((level, pos >> level))
+        pos += 1 << level
+    return nodes
+
+
+@given(st.integers(0, MAX_SIZE), st.integers(0, MAX_SIZE))
+def test_appending_whole_subtrees_equals_appending_their_leaves(start: int, end: int) -> None:
+    start, end = sorted((start, end))
+    cr = CompactRange(start, [big_node(lv, ix) for lv, ix in perfect_nodes(0, start)])
+    for level, index in aligned_nodes(start, end):
+        cr.append_subtree(level, big_node(level, index))
+    assert cr.size == end
+    assert cr.root() == big_root(end)
+    assert cr.hashes == [big_node(lv, ix) for lv, ix in perfect_nodes(0, end)]
+
+
+def test_a_misaligned_subtree_is_refused() -> None:
+    cr = CompactRange()
+    cr.append(big_node(0, 0))
+    with pytest.raises(ValueError, match="aligned"):
+        cr.append_subtree(1, big_node(1, 0))
+
+
 # --- Malformed input ----------------------------------------------------------------------
 
 GOOD_LEAF = NODE_HASHES[0][5]

@@ -385,14 +385,21 @@ class CompactRange:
     def append(self, leaf_hash: bytes) -> None:
         if len(leaf_hash) != HASH_SIZE:
             raise ValueError(f"leaf hash must be {HASH_SIZE} bytes, got {len(leaf_hash)}")
+        self.append_subtree(0, leaf_hash)
+
+    def append_subtree(self, level: int, node: bytes) -> None:
+        """Append a whole perfect subtree of 2**level leaves, given its hash; the range's
+        size must be a multiple of its width (as for the nodes of perfect_nodes)."""
+        if self._size & ((1 << level) - 1):
+            raise ValueError(f"size {self._size} is not aligned to a subtree of level {level}")
         hashes = self._hashes
-        h = leaf_hash
-        carry = self._size
+        h = node
+        carry = self._size >> level
         while carry & 1:
             h = sha256(_NODE_PREFIX + hashes.pop() + h).digest()
             carry >>= 1
         hashes.append(h)
-        self._size += 1
+        self._size += 1 << level
 
     def root(self) -> bytes:
         """MTH of the leaves so far: the node hashes folded right to left."""
