@@ -41,7 +41,10 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
         app[LEDGER] = ledger
         app[READ_POOL] = ledger.read_pool
         if settings.role != "lookup":
-            app[CAPTURE] = CaptureService(ledger.pool, ledger.sequencer, SchemaSet(), settings)
+            custodian = ledger.signer.private_key if ledger.signer is not None else None
+            app[CAPTURE] = CaptureService(
+                ledger.pool, ledger.sequencer, SchemaSet(), settings, custodian=custodian
+            )
         # History, proofs and the checkpoint they are against all come from one database,
         # so a lagging replica answers consistently for the checkpoint it already has.
         app[HISTORY] = HistoryService(

@@ -44,6 +44,9 @@ UNSUPPORTED_MEDIA = ProblemType("unsupported-media-type", "Media type not accept
 # A lookup service asked to capture, or an ingest service asked for a lookup.
 WRONG_ROLE = ProblemType("wrong-role", "This service's role does not serve this route", 421)
 INVALID_EVENTS = ProblemType("invalid-events", "Events fail validation", 422)
+AMBIGUOUS_EVENT_ID = ProblemType(
+    "ambiguous-event-id", "The eventID names several events; say which by hash ID", 422
+)
 INVALID_CATALOG = ProblemType("invalid-catalog", "The catalog document is not valid", 422)
 STALE_CATALOG = ProblemType(
     "stale-catalog-version", "A version at least as new is already recorded", 409
@@ -82,6 +85,7 @@ ALL_TYPES = {
         UNSUPPORTED_MEDIA,
         WRONG_ROLE,
         INVALID_EVENTS,
+        AMBIGUOUS_EVENT_ID,
         INVALID_CATALOG,
         STALE_CATALOG,
         RATE_LIMITED,
@@ -157,6 +161,7 @@ PROBLEM_OF: dict[type[errors.TraceledgerError], ProblemType] = {
     errors.SignatureError: BAD_SIGNATURE,
     errors.ForbiddenError: FORBIDDEN,
     errors.InvalidEventsError: INVALID_EVENTS,
+    errors.AmbiguousEventIDError: AMBIGUOUS_EVENT_ID,
     errors.RateLimitedError: RATE_LIMITED,
     errors.InvalidCatalogError: INVALID_CATALOG,
     errors.StaleCatalogError: STALE_CATALOG,

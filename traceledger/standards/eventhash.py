@@ -55,7 +55,14 @@ from typing import Any, Final, NamedTuple
 from traceledger.errors import TraceledgerError
 from traceledger.standards import cbv, gs1
 
-__all__ = ["document_context", "event_hash", "event_hash_id", "prehash_string"]
+__all__ = [
+    "document_context",
+    "event_hash",
+    "event_hash_id",
+    "hash_id_digest",
+    "hash_id_verified",
+    "prehash_string",
+]
 
 # A tree node is (name, value, children). `name` is a str except for the two-element
 # groups of bizTransactionList/sourceList/destinationList, which are tuples of nodes.
@@ -330,6 +337,30 @@ def event_hash(event: Mapping[str, Any], context: Mapping[str, str] | None = Non
     return hashlib.sha256(prehash_string(event, context).encode()).digest()
 
 
+def hash_id_digest(event_id: str) -> bytes | None:
+    """The digest an ``ni:///sha-256;<hex>`` eventID names; None for any other eventID.
+
+    The hex is read case-insensitively and a query (``?ver=CBV2.0``) is ignored, so
+    every spelling of one hash ID names the same event. Malformed hex names no digest.
+    """
+    if event_id[: len(_HASH_ID_PREFIX)].lower() != _HASH_ID_PREFIX:
+        return None
+    hex_part = event_id[len(_HASH_ID_PREFIX) :].split("?", 1)[0]
+    if len(hex_part) != 64:
+        return b""
+    try:
+        return bytes.fromhex(hex_part)
+    except ValueError:
+        return b""
+
+
+def hash_id_verified(event_id: object, digest: bytes) -> bool | None:
+    """Whether a sender's ``ni:`` eventID is the event's computed hash; None when the
+    eventID is not a hash ID (a urn:uuid, say), which claims nothing to check."""
+    named = hash_id_digest(event_id) if isinstance(event_id, str) else None
+    return None if named is None else named == digest
+
+
 def event_hash_id(digest: bytes) -> str:
     """The RFC 6920 form of an event hash: ``ni:///sha-256;<hex>?ver=CBV2.0``."""
     if len(digest) != 32:
@@ -581,7 +612,7 @@ class _Builder:
         for key, value in obj.items():
             if key in _IGNORED_KEYS or key.startswith("@xmlns"):
                 continue
-            name = self._key(key) if self._key_ns else key
+            name = self._key(key) if self._key_ns or key.startswith("epcis:") else key
             if name in _FIX_NAMES or name.endswith("List"):
                 items = self._items(value, name not in _PAIR_LISTS)
                 if name == "childEPCs":
@@ -644,6 +675,9 @@ class _Builder:
             namespace = self._key_ns.get(key[:colon])
             if namespace is not None:
                 return namespace + key[colon + 1 :]
+            if key.startswith("epcis:"):
+                # The EPCIS vocabulary's own term: in XML, the unqualified element.
+                return key[6:]
         return key
 
     def _list(self, items: list[Any], correct: bool) -> list[Node]:
