@@ -12,6 +12,7 @@ from gateway.observability import observability_middleware, setup_observability
 from gateway.problems import WRONG_ROLE, ProblemError, describe_problem, problem_middleware
 from gateway.routes import admin as admin_routes
 from gateway.routes import capture as capture_routes
+from gateway.routes import epcis_rest as epcis_rest_routes
 from gateway.routes import log as log_routes
 from gateway.routes import lookup as lookup_routes
 from gateway.routes import port as port_routes
@@ -63,8 +64,10 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-# Routes that append to the log or change the registry: the ingest role's.
-_INGEST_ROUTES = (capture_routes.routes, admin_routes.routes)
+# Routes that append to the log or change the registry: the ingest role's. The EPCIS REST
+# binding is served whole by ingest, so a standard client needs one base URL (its reads,
+# a capture job or an event just captured, then come from the primary).
+_INGEST_ROUTES = (capture_routes.routes, admin_routes.routes, epcis_rest_routes.routes)
 # Read-only queries for consumers and officials: the lookup role's.
 _LOOKUP_ROUTES = (
     lookup_routes.routes,

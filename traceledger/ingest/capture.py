@@ -85,11 +85,15 @@ class CaptureService:
         document = await read_document(envelope.payload_type, envelope.payload)
         return await self._append(document, enterprise, body, body_hash)
 
-    async def capture_submission(self, submission: Submission) -> Captured:
-        """A REST binding submission: the ledger signs its custody envelope."""
+    async def capture_submission(
+        self, submission: Submission, document: object | None = None
+    ) -> Captured:
+        """A REST binding submission: the ledger signs its custody envelope. `document` is
+        what to check when the body is not itself a document (POST /events: one event)."""
         if self._custodian is None:
             raise ConfigError("this process holds no log key to sign custody envelopes")
-        document = await read_document(submission.content_type, submission.body)
+        if document is None:
+            document = await read_document(submission.content_type, submission.body)
         envelope = custody_envelope(submission, self._custodian)
         return await self._append(document, submission.enterprise, envelope, sha256(envelope))
 

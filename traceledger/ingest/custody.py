@@ -27,15 +27,14 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from traceledger.accounts.provenance import SIGNED as BY_ENTERPRISE
+from traceledger.accounts.provenance import TOKEN as BY_TOKEN
 from traceledger.accounts.registry import Enterprise
 from traceledger.standards import dsse
 
 CUSTODY_TYPE: Final = "application/vnd.traceledger.submission+json"
-BY_TOKEN: Final = "submitted with an access token"  # noqa: S105 - a phrase, not a secret
-BY_ENTERPRISE: Final = "signed by the enterprise"
 # How each way in is recorded in the index (events.submitted_with).
 SUBMITTED_WITH: Final = {BY_TOKEN: "token", BY_ENTERPRISE: "http-signature"}
-PROVENANCE: Final = {"dsse": BY_ENTERPRISE, "token": BY_TOKEN, "http-signature": BY_ENTERPRISE}
 
 
 @dataclass(frozen=True, slots=True)
