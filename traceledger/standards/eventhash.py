@@ -56,6 +56,7 @@ from traceledger.errors import TraceledgerError
 from traceledger.standards import cbv, gs1
 
 __all__ = [
+    "DocumentContext",
     "document_context",
     "event_hash",
     "event_hash_id",
@@ -269,6 +270,18 @@ _TIMESTAMP = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d+))?)?"
     r"(?:([Zz])|([+-])(\d\d)(?::?(\d\d))?)?"
 )
+_SIMPLE_CONTEXT: Final = "epcis-context-simple.jsonld"
+# The @vocab of each vocabulary-typed field in GS1's simple context.
+_SIMPLE_VOCABS: Final[Mapping[str, str]] = {
+    "BizStep": _CBV + "BizStep-",
+    "Disp": _CBV + "Disp-",
+    "BTT": _CBV + "BTT-",
+    "SDT": _CBV + "SDT-",
+    "ER": _CBV + "ER-",
+    "Comp": _CBV + "Comp-",
+    "MeasurementType": _GS1_VOC,
+    "SensorAlertType": "https://ref.gs1.org/voc/",
+}
 _HASH_ID_PREFIX: Final = "ni:///sha-256;"
 _HASH_ID_SUFFIX: Final = "?ver=CBV2.0"
 
@@ -276,15 +289,26 @@ _HASH_ID_SUFFIX: Final = "?ver=CBV2.0"
 # ---------------------------------------------------------------------------- public API
 
 
-def document_context(document: Mapping[str, Any]) -> dict[str, str]:
+class DocumentContext(dict[str, str]):
+    """A document's ``@context`` prefixes, and whether it uses GS1's simple context."""
+
+    simple: bool = False
+
+
+def document_context(document: Mapping[str, Any]) -> DocumentContext:
     """The prefix map of an EPCIS document: the string entries of its ``@context`` objects.
 
     Like the reference, only a ``@context`` *list* contributes, and only entries whose
     value is a string (``{"ex": "https://ns.example.com/"}``); term definitions given as
-    objects are not prefixes.
+    objects are not prefixes. ``simple`` says the document uses GS1's simple context
+    (``epcis-context-simple.jsonld``), which defines vocabulary values differently.
     """
     context = document.get("@context") if isinstance(document, Mapping) else None
-    prefixes: dict[str, str] = {}
+    prefixes = DocumentContext()
+    listed = context if isinstance(context, list) else [context]
+    prefixes.simple = any(
+        isinstance(entry, str) and entry.endswith(_SIMPLE_CONTEXT) for entry in listed
+    )
     if isinstance(context, list):
         for entry in context:
             if isinstance(entry, Mapping):
@@ -305,7 +329,7 @@ def prehash_string(event: Mapping[str, Any], context: Mapping[str, str] | None =
     """
     if not isinstance(event, Mapping):
         raise ValueError("an EPCIS event must be a JSON object")  # noqa: TRY004 - the API's error
-    prefixes: Mapping[str, str] = context or {}
+    prefixes: Mapping[str, str] = context if context is not None else {}
     try:
         namespaces = _namespaces(frozenset(prefixes.items())) if prefixes else _NO_NAMESPACES
         # Fast path: the expanded vocabulary values come from the vocabulary-typed
@@ -495,6 +519,11 @@ def _collect_nested_list(
 
 def _expand_vocab(vocab: str, value: str, prefixes: Mapping[str, str]) -> str:
     """JSON-LD expansion of a vocabulary-typed value: a term, a compact IRI or an IRI."""
+    if ":" not in value and getattr(prefixes, "simple", False):
+        # GS1's simple context gives each vocabulary field an @vocab: every bare word
+        # expands under it (sensor exceptions under https://ref.gs1.org/voc/, outside
+        # the spaces bare strings are replaced from).
+        return _SIMPLE_VOCABS.get(vocab, "") + value
     if ":" not in value:
         iri = _vocab_term(vocab, value)
         if iri is not None:
