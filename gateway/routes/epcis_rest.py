@@ -91,39 +91,45 @@ class _Caller:
     signature: HttpSignature | None = None
 
 
-async def _caller(request: web.Request, body: bytes, *, capture: bool) -> _Caller:
+@dataclass(frozen=True, slots=True)
+class _Sender:
+    """An enterprise sending or following its own submissions."""
+
+    enterprise: registry.Enterprise
+    access: AccessToken | None = None
+    signature: HttpSignature | None = None
+
+
+async def _caller(request: web.Request, body: bytes) -> _Caller:
     if is_signed(request):
         enterprise, signature = await verified_http_signature(request, body)
         return _Caller(enterprise, signature=signature)
     access = await require_access(request)
     if access.enterprise_id is None:
-        if capture:
-            raise ProblemError(
-                FORBIDDEN, f"a {access.role} token reads; only an enterprise's token captures"
-            )
         return _Caller(None, access)
     async with request.app[LEDGER].pool.acquire() as conn:
         enterprise = await registry.get_enterprise(conn, access.enterprise_id)
     return _Caller(enterprise, access)
 
 
-async def _enterprise(request: web.Request, body: bytes = b"") -> _Caller:
-    caller = await _caller(request, body, capture=True)
-    assert caller.enterprise is not None
-    return caller
+async def _sender(request: web.Request, body: bytes = b"") -> _Sender:
+    caller = await _caller(request, body)
+    if caller.enterprise is None:
+        role = caller.access.role if caller.access is not None else "this"
+        raise ProblemError(FORBIDDEN, f"a {role} token reads; only an enterprise's token captures")
+    return _Sender(caller.enterprise, caller.access, caller.signature)
 
 
-def _submission(request: web.Request, caller: _Caller, body: bytes) -> Submission:
-    assert caller.enterprise is not None
+def _submission(request: web.Request, sender: _Sender, body: bytes) -> Submission:
     return Submission(
-        enterprise=caller.enterprise,
+        enterprise=sender.enterprise,
         body=body,
         content_type=request.content_type,
         method=request.method,
         path=request.path,
         received_at=now_utc(),
-        token_id=caller.access.id if caller.access is not None else None,
-        http_signature=caller.signature,
+        token_id=sender.access.id if sender.access is not None else None,
+        http_signature=sender.signature,
     )
 
 
@@ -211,9 +217,8 @@ async def capture(request: web.Request) -> web.Response:
         )
     _error_behaviour(request)
     _check_version(request)
-    caller = await _enterprise(request, body)
-    submission = _submission(request, caller, body)
-    assert caller.enterprise is not None
+    sender = await _sender(request, body)
+    submission = _submission(request, sender, body)
     record: dict[str, Any] = {}
     try:
         captured = await request.app[CAPTURE].capture_submission(submission)
@@ -228,7 +233,7 @@ async def capture(request: web.Request) -> web.Response:
     async with request.app[LEDGER].pool.acquire() as conn:
         job = await jobs.record_job(
             conn,
-            enterprise_id=caller.enterprise.id,
+            enterprise_id=sender.enterprise.id,
             token_id=submission.token_id,
             created_at=submission.received_at,
             **record,
@@ -240,8 +245,7 @@ async def capture(request: web.Request) -> web.Response:
 @routes.get("/capture")
 @audited
 async def list_jobs(request: web.Request) -> web.Response:
-    caller = await _enterprise(request)
-    assert caller.enterprise is not None
+    sender = await _sender(request)
     raw = request.query.get("perPage")
     per_page = _DEFAULT_JOBS_PAGE if raw is None else parse_int(raw, "perPage")
     if not 1 <= per_page <= _MAX_JOBS_PAGE:
@@ -249,7 +253,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     token = request.query.get("nextPageToken")
     before = None if token is None else parse_int(token, "nextPageToken")
     async with request.app[LEDGER].pool.acquire() as conn:
-        found, following = await jobs.list_jobs(conn, caller.enterprise.id, per_page, before)
+        found, following = await jobs.list_jobs(conn, sender.enterprise.id, per_page, before)
     headers = {}
     if following is not None:
         nxt = request.rel_url.update_query(nextPageToken=str(following))
@@ -260,10 +264,9 @@ async def list_jobs(request: web.Request) -> web.Response:
 @routes.get("/capture/{captureID}")
 @audited
 async def get_job(request: web.Request) -> web.Response:
-    caller = await _enterprise(request)
-    assert caller.enterprise is not None
+    sender = await _sender(request)
     async with request.app[LEDGER].pool.acquire() as conn:
-        job = await jobs.get_job(conn, request.match_info["captureID"], caller.enterprise.id)
+        job = await jobs.get_job(conn, request.match_info["captureID"], sender.enterprise.id)
     return _json(job.to_json())
 
 
@@ -300,9 +303,9 @@ async def post_event(request: web.Request) -> web.Response:
             UNSUPPORTED_MEDIA, "POST /events takes one event as application/json or ld+json"
         )
     _check_version(request)
-    caller = await _enterprise(request, body)
+    sender = await _sender(request, body)
     event, document = _one_event(body)
-    submission = _submission(request, caller, body)
+    submission = _submission(request, sender, body)
     captured: Captured = await request.app[CAPTURE].capture_submission(submission, document)
     entry = json.loads(captured.receipt.body)["entries"][0]
     location = _event_location(entry["eventID"])
@@ -339,7 +342,7 @@ def _query_document(events: list[bytes]) -> bytes:
 async def _query(
     request: web.Request, query: EventQuery, *, annotate: bool = False
 ) -> tuple[list[bytes], str | None]:
-    caller = await _caller(request, b"", capture=False)
+    caller = await _caller(request, b"")
     service = QueryService(request.app[READ_POOL])
     viewer = await service.viewer(caller.enterprise.id if caller.enterprise else None)
     page = await service.events(query, viewer, annotate=annotate)

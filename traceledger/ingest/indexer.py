@@ -209,7 +209,7 @@ async def _submitters(conn: Conn, envelope_hashes: set[bytes]) -> dict[bytes, Su
     envelope, the enterprise the ledger took the submission from."""
     if not envelope_hashes:
         return {}
-    found: dict[bytes, Submitter] = {}
+    found: dict[bytes, tuple[int | None, str, frozenset[int]]] = {}
     rows = await conn.fetch(
         "SELECT hash, body, receipt FROM envelopes WHERE hash = ANY($1::bytea[])",
         list(envelope_hashes),
@@ -231,15 +231,18 @@ async def _submitters(conn: Conn, envelope_hashes: set[bytes]) -> dict[bytes, Su
                 [s.keyid for s in envelope.signatures],
             )
             how = "dsse"
-        authority = enterprise is not None and bool(
-            await conn.fetchval(
-                "SELECT role = 'authority' FROM enterprises WHERE id = $1", enterprise
-            )
+        found[bytes(row["hash"])] = (enterprise, how, _unverified(row["receipt"]))
+    authorities = {
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM enterprises WHERE id = ANY($1::bigint[]) AND role = 'authority'",
+            list({e for e, _, _ in found.values() if e is not None}),
         )
-        found[bytes(row["hash"])] = Submitter(
-            enterprise, authority, how, _unverified(row["receipt"])
-        )
-    return found
+    }
+    return {
+        envelope: Submitter(enterprise, enterprise in authorities, how, unverified)
+        for envelope, (enterprise, how, unverified) in found.items()
+    }
 
 
 def _unverified(receipt: bytes | None) -> frozenset[int]:
