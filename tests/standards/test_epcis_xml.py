@@ -538,3 +538,13 @@ def test_deep_nesting_is_refused_not_a_crash() -> None:
     )
     with pytest.raises(MalformedError):
         document_from_xml(xml)
+
+
+def test_an_element_flood_is_refused_before_conversion() -> None:
+    flood = b"<x:a xmlns:x='urn:x'/>" * 500_001
+    xml = (
+        b'<epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2"><EPCISBody><EventList>'
+        b"<ObjectEvent>" + flood + b"</ObjectEvent></EventList></EPCISBody></epcis:EPCISDocument>"
+    )
+    with pytest.raises(MalformedError, match="XML elements"):
+        document_from_xml(xml)

@@ -51,6 +51,7 @@ from lxml import etree
 
 from traceledger.errors import MalformedError
 
+MAX_ELEMENTS: Final = 500_000  # ~50 per event at the 10,000-event limit
 EPCIS_CONTEXT: Final = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 _EPCIS_NAMESPACES: Final = frozenset(
     {
@@ -160,6 +161,9 @@ def parse_xml(data: bytes) -> etree._Element:
         raise MalformedError(f"not well-formed XML: {exc.msg}", position=where) from exc
     except ValueError as exc:  # e.g. an encoding declaration lxml cannot honour
         raise MalformedError(f"not XML: {exc}", position="body") from exc
+    # Conversion costs a few microseconds per element: bound it, whatever the body size.
+    if sum(1 for _ in root.iter()) > MAX_ELEMENTS:
+        raise MalformedError(f"the document has over {MAX_ELEMENTS} XML elements", position="body")
     info = root.getroottree().docinfo
     if info.system_url or info.public_id:
         raise MalformedError("XML naming an external DTD is refused", position="DOCTYPE")
@@ -177,10 +181,11 @@ def document_from_xml(data: bytes) -> dict[str, Any]:
 
 def _local(elem: etree._Element) -> str | None:
     """The name of an EPCIS element (unqualified or in an EPCIS namespace), else None."""
-    name = etree.QName(elem)
-    if name.namespace is None or name.namespace in _EPCIS_NAMESPACES:
-        return name.localname
-    return None
+    tag = str(elem.tag)  # "{namespace}local" or "local": string work, no QName object
+    if tag[:1] != "{":
+        return tag
+    namespace, _, local = tag[1:].partition("}")
+    return local if namespace in _EPCIS_NAMESPACES else None
 
 
 def _tag(elem: etree._Element) -> str:
@@ -230,6 +235,10 @@ class _Converter:
     def __init__(self, root: etree._Element) -> None:
         self.root = root
         self.prefixes: dict[str, str] = {}  # namespace -> JSON-LD prefix
+        self.taken: set[str] = set()
+        self.generated = 0  # the last nsN handed out: allocation stays linear
+        # The root's declared prefix of each namespace (for qualified attributes).
+        self.declared = {ns: p for p, ns in root.nsmap.items() if p}
 
     def error(self, elem: etree._Element, reason: str) -> MalformedError:
         return MalformedError(reason, position=f"line {elem.sourceline}")
@@ -494,23 +503,20 @@ class _Converter:
         found = self.prefixes.get(namespace)
         if found is not None:
             return found
-        taken = set(self.prefixes.values())
 
         def usable(name: str | None) -> bool:
-            if not name or not _PREFIX.fullmatch(name) or name in taken:
-                return False
-            if name in _RESERVED_WORDS:
+            if not name or not _PREFIX.fullmatch(name) or name in self.taken:
                 return False
             standard = _CONTEXT_PREFIXES.get(name)
-            return standard is None or standard == namespace
+            return name not in _RESERVED_WORDS and (standard is None or standard == namespace)
 
         prefix = suggested if usable(suggested) else None
-        number = 1
         while prefix is None:
-            candidate = f"ns{number}"
+            self.generated += 1
+            candidate = f"ns{self.generated}"
             prefix = candidate if usable(candidate) else None
-            number += 1
         self.prefixes[namespace] = prefix
+        self.taken.add(prefix)
         return prefix
 
     def key(self, elem: etree._Element) -> str:
@@ -526,9 +532,7 @@ class _Converter:
             return name.localname
         if name.namespace == _XSI:
             return None
-        suggested = next(
-            (p for p, ns in self.root.nsmap.items() if ns == name.namespace and p), None
-        )
+        suggested = self.declared.get(name.namespace)
         return f"{self.prefix(name.namespace, suggested)}:{name.localname}"
 
     def extension_into(self, out: dict[str, Any], elem: etree._Element) -> None:
