@@ -162,3 +162,13 @@ async def test_an_xml_document_with_a_dtd_is_refused_400_and_nothing_is_written(
         assert status == 400, (name, problem)
     async with client.app[LEDGER].pool.acquire() as conn:
         assert await conn.fetchval("SELECT size FROM log_head") == 0
+
+
+async def test_the_capture_client_pushes_epcis_12_xml(client: Client) -> None:
+    from gateway.clients.capture import CaptureClient
+    from tests.standards.test_epcis_xml import EPCIS_12
+
+    signer = await register(client, "XML pusher", ["0614141"])
+    async with CaptureClient(str(client.make_url("/")), signer.key) as pusher:
+        receipt = await pusher.push(EPCIS_12, "application/xml")
+    assert [e["status"] for e in receipt["entries"]] == ["appended"] * 4
