@@ -13,6 +13,7 @@ from gateway.params import BODY_BUDGET, BodyBudget
 from gateway.problems import WRONG_ROLE, ProblemError, describe_problem, problem_middleware
 from gateway.routes import admin as admin_routes
 from gateway.routes import capture as capture_routes
+from gateway.routes import epcis_rest as epcis_rest_routes
 from gateway.routes import log as log_routes
 from gateway.routes import lookup as lookup_routes
 from gateway.routes import port as port_routes
@@ -42,7 +43,10 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
         app[LEDGER] = ledger
         app[READ_POOL] = ledger.read_pool
         if settings.role != "lookup":
-            app[CAPTURE] = CaptureService(ledger.pool, ledger.sequencer, SchemaSet(), settings)
+            custodian = ledger.signer.private_key if ledger.signer is not None else None
+            app[CAPTURE] = CaptureService(
+                ledger.pool, ledger.sequencer, SchemaSet(), settings, custodian=custodian
+            )
         # History, proofs and the checkpoint they are against all come from one database,
         # so a lagging replica answers consistently for the checkpoint it already has.
         app[HISTORY] = HistoryService(
@@ -61,8 +65,10 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-# Routes that append to the log or change the registry: the ingest role's.
-_INGEST_ROUTES = (capture_routes.routes, admin_routes.routes)
+# Routes that append to the log or change the registry: the ingest role's. The EPCIS REST
+# binding is served whole by ingest, so a standard client needs one base URL (its reads,
+# a capture job or an event just captured, then come from the primary).
+_INGEST_ROUTES = (capture_routes.routes, admin_routes.routes, epcis_rest_routes.routes)
 # Read-only queries for consumers and officials: the lookup role's.
 _LOOKUP_ROUTES = (
     lookup_routes.routes,

@@ -77,14 +77,13 @@ async def _require_official(request: web.Request) -> None:
         )
 
 
-def official(handler: Handler) -> Handler:
-    """Inspectors and regulators only (401 without a token, 403 for an enterprise's);
-    the query and its outcome go to the audit trail."""
+def audited(handler: Handler) -> Handler:
+    """Record the outcome of a token holder's request in the audit trail, refusals too
+    (no-op for requests without a token)."""
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.Response:
         try:
-            await _require_official(request)
             response = await handler(request)
         except ProblemError as exc:
             await audit(request, exc.kind.status)
@@ -94,5 +93,18 @@ def official(handler: Handler) -> Handler:
             raise
         await audit(request, response.status)
         return response
+
+    return wrapped
+
+
+def official(handler: Handler) -> Handler:
+    """Inspectors and regulators only (401 without a token, 403 for an enterprise's);
+    the query and its outcome go to the audit trail."""
+
+    @audited
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.Response:
+        await _require_official(request)
+        return await handler(request)
 
     return wrapped

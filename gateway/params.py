@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.keys import SETTINGS
 from gateway.problems import BAD_REQUEST, BUSY, PAYLOAD_TOO_LARGE, REQUEST_TIMEOUT, ProblemError
 from traceledger.standards.gs1 import GS1Key, parse_digital_link
+from traceledger.standards.gs1_ai import check_query_attributes
 
 MAX_INDEX = 2**63 - 1
 # The longest Digital Link path we parse. A key with every qualifier and a few data
@@ -43,7 +44,8 @@ def raw_path_between(request: web.Request, prefix: str = "", suffix: str = "") -
 
 
 def digital_link_key(request: web.Request, prefix: str = "", suffix: str = "") -> GS1Key:
-    """The GS1 key named by the Digital Link path between `prefix` and `suffix`."""
+    """The GS1 key named by the Digital Link path between `prefix` and `suffix`; the AIs
+    in its query string (data attributes such as ?17=271231) are checked as strictly."""
     path = raw_path_between(request, prefix, suffix).lstrip("/")
     if len(path) > MAX_DIGITAL_LINK_PATH:
         raise ProblemError(
@@ -51,7 +53,10 @@ def digital_link_key(request: web.Request, prefix: str = "", suffix: str = "") -
             f"the Digital Link path is {len(path)} characters; at most "
             f"{MAX_DIGITAL_LINK_PATH} are accepted",
         )
-    return parse_digital_link("https://id.gs1.org/" + path)
+    key = parse_digital_link("https://id.gs1.org/" + path)
+    if request.query_string:
+        check_query_attributes(path.split("/")[0::2], list(request.query.items()))
+    return key
 
 
 def public_base(request: web.Request) -> str:

@@ -45,6 +45,11 @@ UNSUPPORTED_MEDIA = ProblemType("unsupported-media-type", "Media type not accept
 # A lookup service asked to capture, or an ingest service asked for a lookup.
 WRONG_ROLE = ProblemType("wrong-role", "This service's role does not serve this route", 421)
 INVALID_EVENTS = ProblemType("invalid-events", "Events fail validation", 422)
+AMBIGUOUS_EVENT_ID = ProblemType(
+    "ambiguous-event-id", "The eventID names several events; say which by hash ID", 422
+)
+# POST /events with an event the log already holds (EPCIS ResourceAlreadyExistsException).
+EVENT_EXISTS = ProblemType("event-exists", "The event is already in the log", 409)
 INVALID_CATALOG = ProblemType("invalid-catalog", "The catalog document is not valid", 422)
 STALE_CATALOG = ProblemType(
     "stale-catalog-version", "A version at least as new is already recorded", 409
@@ -84,6 +89,8 @@ ALL_TYPES = {
         UNSUPPORTED_MEDIA,
         WRONG_ROLE,
         INVALID_EVENTS,
+        AMBIGUOUS_EVENT_ID,
+        EVENT_EXISTS,
         INVALID_CATALOG,
         STALE_CATALOG,
         RATE_LIMITED,
@@ -118,14 +125,14 @@ class ProblemError(Exception):
         self.extra = extra
 
 
-def problem_response(
+def problem_body(
     kind: ProblemType,
     detail: str,
     *,
     instance: str | None = None,
-    headers: dict[str, str] | None = None,
     extra: dict[str, object] | None = None,
-) -> web.Response:
+) -> dict[str, object]:
+    """An RFC 9457 problem document (also what a refused capture job lists)."""
     body: dict[str, object] = {
         "type": kind.uri,
         "title": kind.title,
@@ -135,6 +142,18 @@ def problem_response(
     if instance:
         body["instance"] = instance
     body.update(extra or {})
+    return body
+
+
+def problem_response(
+    kind: ProblemType,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, object] | None = None,
+) -> web.Response:
+    body = problem_body(kind, detail, instance=instance, extra=extra)
     return web.Response(
         status=kind.status,
         text=json.dumps(body, ensure_ascii=False),
@@ -159,6 +178,7 @@ PROBLEM_OF: dict[type[errors.TraceledgerError], ProblemType] = {
     errors.SignatureError: BAD_SIGNATURE,
     errors.ForbiddenError: FORBIDDEN,
     errors.InvalidEventsError: INVALID_EVENTS,
+    errors.AmbiguousEventIDError: AMBIGUOUS_EVENT_ID,
     errors.RateLimitedError: RATE_LIMITED,
     errors.InvalidCatalogError: INVALID_CATALOG,
     errors.StaleCatalogError: STALE_CATALOG,

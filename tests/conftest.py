@@ -30,8 +30,9 @@ from traceledger.settings import Settings
 
 SERVER_ENV = "TRACELEDGER_TEST_DATABASE_URL"
 ROOT = Path(__file__).resolve().parent.parent
-# GS1's EPCIS schema, examples and REST binding, beside the checkout when present (CI).
-SHARED_EPCIS = ROOT.parent / "shared" / "epcis"
+# GS1's EPCIS schema, examples and REST binding, beside the checkout when present (CI);
+# TRACELEDGER_SHARED_EPCIS points elsewhere (a worktree whose parent has no shared/).
+SHARED_EPCIS = Path(os.environ.get("TRACELEDGER_SHARED_EPCIS") or ROOT.parent / "shared" / "epcis")
 
 # CI replays the same examples every run, so a red build is reproducible; developers'
 # runs keep exploring new ones.

@@ -48,6 +48,11 @@ class InvalidEventsError(TraceledgerError):
         self.errors = errors
 
 
+class AmbiguousEventIDError(InvalidEventsError):
+    """An error declaration names its target by an eventID that names several different
+    events this signer may correct; `errors` name the candidates' indexes."""
+
+
 class RateLimitedError(TraceledgerError):
     """An enterprise exceeded its own configured event rate."""
 

@@ -214,7 +214,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def _documents(path: Path) -> list[Path]:
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonld"))
+        return sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonld", ".xml"))
     return [path]
 
 
@@ -226,7 +226,8 @@ async def _push(args: argparse.Namespace) -> int:
     async with CaptureClient(args.url, key, retries=args.retries, as_msgpack=args.msgpack) as c:
         for n, path in enumerate(files, start=1):
             try:
-                receipt = await c.push(path.read_bytes())
+                kind = "application/xml" if path.suffix == ".xml" else "application/ld+json"
+                receipt = await c.push(path.read_bytes(), kind)
             except CaptureRejectedError as exc:
                 failed += 1
                 print(f"\n{path}: refused, {exc}", file=sys.stderr)

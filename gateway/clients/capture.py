@@ -48,10 +48,15 @@ class CaptureClient:
         if self._session is not None:
             await self._session.close()
 
-    async def push(self, document: Mapping[str, Any] | bytes) -> dict[str, Any]:
-        """Sign and send one document; the receipt (201 new, or 200 replayed)."""
+    async def push(
+        self, document: Mapping[str, Any] | bytes, payload_type: str = "application/ld+json"
+    ) -> dict[str, Any]:
+        """Sign and send one document (EPCIS XML: bytes with payload_type application/xml);
+        the receipt (201 new, or 200 replayed)."""
         assert self._session is not None, "use 'async with CaptureClient(...)'"
-        body, content_type = sign_document(document, self._key, as_msgpack=self._as_msgpack)
+        body, content_type = sign_document(
+            document, self._key, as_msgpack=self._as_msgpack, payload_type=payload_type
+        )
         delay = 0.5
         for attempt in range(self._retries + 1):
             try:

@@ -874,3 +874,110 @@ def test_odd_input_gives_a_string_or_value_error(event: Any) -> None:
     except ValueError:
         return
     assert isinstance(result, str)
+
+
+# ------------------------------------------------------------------- GS1's simple context
+
+SIMPLE_CONTEXT_URL = "https://gs1.github.io/EPCIS/epcis-context-simple.jsonld"
+# The definitions of GS1's epcis-context-simple.jsonld that decide how vocabulary values
+# expand (every vocabulary field has an @vocab; sensor exceptions sit under
+# https://ref.gs1.org/voc/), written out here so the reference can load it offline.
+SIMPLE_CONTEXT: dict[str, Any] = {
+    "@context": {
+        "@protected": True,
+        "@version": 1.1,
+        "@vocab": "https://ref.gs1.org/epcis/",
+        "epcis": "https://ref.gs1.org/epcis/",
+        "cbv": "https://ref.gs1.org/cbv/",
+        "gs1": "https://gs1.org/voc/",
+        "cbvmda": "urn:epcglobal:cbv:mda:",
+        "xsd": "http://www.w3.org/2001/XMLSchema#",
+        "eventTime": {"@type": "xsd:dateTimeStamp"},
+        "bizStep": {"@type": "@vocab", "@context": {"@vocab": "https://ref.gs1.org/cbv/BizStep-"}},
+        "disposition": {
+            "@type": "@vocab",
+            "@context": {"@vocab": "https://ref.gs1.org/cbv/Disp-"},
+        },
+        "epcList": {"@type": "@id"},
+        "readPoint": {"@type": "@id"},
+        "sensorElementList": {"@type": "@id"},
+        "sensorReport": {
+            "@type": "@id",
+            "@context": {
+                "type": {
+                    "@id": "epcis:measurementType",
+                    "@type": "@vocab",
+                    "@context": {"@vocab": "https://gs1.org/voc/"},
+                }
+            },
+        },
+        "value": {"@type": "xsd:double"},
+        "exception": {"@type": "@vocab", "@context": {"@vocab": "https://ref.gs1.org/voc/"}},
+        "type": "@type",
+        "id": "@id",
+        "eventID": "@id",
+    }
+}
+
+
+@pytest.fixture
+def simple_context_offline() -> Any:
+    """The reference's JSON-LD loader, taught the simple context (no network here)."""
+    jsonld = importlib.import_module("pyld.jsonld")
+    loader = importlib.import_module("epcis_event_hash_generator.file_document_loader")
+    bundled = loader.file_document_loader()
+
+    def load(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        if url == SIMPLE_CONTEXT_URL:
+            return {
+                "contentType": "application/ld+json",
+                "contextUrl": None,
+                "documentUrl": url,
+                "document": SIMPLE_CONTEXT,
+            }
+        return bundled(url, options or {})  # type: ignore[no-any-return]
+
+    previous = jsonld.get_document_loader()
+    jsonld.set_document_loader(load)
+    yield
+    jsonld.set_document_loader(previous)
+
+
+@needs_reference
+@pytest.mark.usefixtures("simple_context_offline")
+def test_the_simple_context_expands_vocabulary_as_the_reference_does() -> None:
+    """Under the simple context ALARM_CONDITION expands to https://ref.gs1.org/voc/, which
+    is not a value bare strings are replaced from: it is hashed as written."""
+    event = {
+        "type": "ObjectEvent",
+        "eventTime": "2024-05-01T08:00:00Z",
+        "eventTimeZoneOffset": "+00:00",
+        "action": "OBSERVE",
+        "bizStep": "inspecting",
+        "epcList": ["urn:epc:id:sgtin:0614141.107346.2017"],
+        "readPoint": {"id": "urn:epc:id:sgln:0614141.00001.0"},
+        "sensorElementList": [
+            {
+                "sensorReport": [
+                    {
+                        "type": "Temperature",
+                        "value": 30.5,
+                        "uom": "CEL",
+                        "exception": "ALARM_CONDITION",
+                    }
+                ]
+            }
+        ],
+    }
+    simple = {
+        "@context": [SIMPLE_CONTEXT_URL],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2024-05-01T08:00:00Z",
+        "epcisBody": {"eventList": [event]},
+    }
+    full = {**simple, "@context": [EPCIS_CONTEXT]}
+    assert ours(simple) == reference_hashes(simple)
+    assert ours(full) == reference_hashes(full)
+    assert ours(simple) != ours(full)
+    assert "exception=ALARM_CONDITION" in ours(simple)[0][0]

@@ -12,13 +12,16 @@ import math
 import msgpack
 
 from traceledger.errors import MalformedError, UnsupportedMediaError
+from traceledger.ingest.custody import custody_facts
 from traceledger.standards import dsse
+from traceledger.standards.epcis_xml import document_from_xml
 from traceledger.standards.schemas import SchemaSet
 
 JSON_TYPES = frozenset({"application/json", "application/ld+json"})
 MSGPACK_TYPES = frozenset(
     {"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"}
 )
+XML_TYPES = frozenset({"application/xml", "text/xml"})
 
 
 def _no_special_floats(token: str) -> object:
@@ -62,8 +65,12 @@ def load_json(data: bytes, what: str) -> object:
 
 
 def parse_payload(payload_type: str, payload: bytes) -> object:
+    """An EPCIS document from its bytes: JSON, MessagePack, or EPCIS 1.2 / 2.0 XML (in the
+    EPCIS 2.0 JSON-LD form)."""
     if payload_type in JSON_TYPES:
         return load_json(payload, "payload")
+    if payload_type in XML_TYPES:
+        return document_from_xml(payload)
     if payload_type in MSGPACK_TYPES:
         try:
             unpacked = msgpack.unpackb(payload, raw=False, strict_map_key=True)
@@ -78,7 +85,7 @@ def parse_payload(payload_type: str, payload: bytes) -> object:
         return _finite(unpacked)
     raise UnsupportedMediaError(
         f"payloadType {payload_type!r} is not accepted; use application/ld+json, "
-        "application/json or application/msgpack"
+        "application/json, application/msgpack or application/xml"
     )
 
 
@@ -99,3 +106,20 @@ def parse_envelope(
         f"Content-Type {content_type!r} is not accepted; send the DSSE envelope as "
         "application/json or application/msgpack"
     )
+
+
+def stored_envelope(body: bytes) -> dsse.Envelope:
+    """An envelope as stored: JSON starts with "{", a MessagePack map never does."""
+    if body.lstrip()[:1] == b"{":
+        return dsse.from_json_object(load_json(body, "envelope"))
+    return dsse.parse_msgpack(body)
+
+
+def stored_document(body: bytes) -> object:
+    """The EPCIS document (or, from POST /events, the event) a stored envelope carries:
+    the enterprise's payload, or the request body a custody envelope wraps."""
+    envelope = stored_envelope(body)
+    custody = custody_facts(envelope)
+    if custody is not None:
+        return parse_payload(custody.content_type, custody.body)
+    return parse_payload(envelope.payload_type, envelope.payload)

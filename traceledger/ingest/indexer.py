@@ -16,8 +16,11 @@ from typing import Any
 import asyncpg
 
 from traceledger.errors import IdentifierError, MalformedError
-from traceledger.standards import cbv, dsse
+from traceledger.ingest.custody import custody_facts
+from traceledger.ingest.envelopes import stored_envelope
+from traceledger.standards import cbv
 from traceledger.standards.epcis import EVENT_TYPES, ilmd_fact, parse_time, raw_mentions
+from traceledger.standards.eventhash import hash_id_verified
 from traceledger.standards.gs1 import GS1Key, parse_identifier
 from traceledger.store.conn import Conn
 from traceledger.store.leader import LeaderTask
@@ -32,6 +35,20 @@ class IndexedEvent:
     keys: list[tuple[str, int, str]]
     event_id: str
     declaration: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Submitter:
+    """Who an envelope's events came from, and how (see traceledger/ingest/custody.py)."""
+
+    enterprise_id: int | None
+    is_authority: bool = False
+    submitted_with: str = "dsse"
+    # Entries whose ni: eventID is not their computed hash, as the capture receipt says.
+    unverified: frozenset[int] = frozenset()
+
+
+_NOBODY = Submitter(None)
 
 
 def index_key(uri: str) -> str:
@@ -73,7 +90,9 @@ def lot_members(idx: int, event: Mapping[str, Any]) -> set[tuple[str, int, str]]
     return found
 
 
-def index_event(idx: int, event: Mapping[str, Any], enterprise_id: int | None) -> IndexedEvent:
+def index_event(
+    idx: int, event: Mapping[str, Any], identity: bytes, submitter: Submitter
+) -> IndexedEvent:
     keys = sorted(
         {
             (index_key(uri), idx, role)
@@ -82,9 +101,11 @@ def index_event(idx: int, event: Mapping[str, Any], enterprise_id: int | None) -
         }
         | lot_members(idx, event)
     )
+    declaration = "errorDeclaration" in event
+    event_id = str(event.get("eventID", ""))
     row = (
         idx,
-        str(event.get("eventID", "")),
+        event_id,
         str(event["type"]),
         parse_time(event.get("eventTime")),
         event.get("action"),
@@ -92,9 +113,26 @@ def index_event(idx: int, event: Mapping[str, Any], enterprise_id: int | None) -
         cbv.normalized_or_raw("disposition", event.get("disposition")),
         _place(event, "readPoint"),
         _place(event, "bizLocation"),
-        enterprise_id,
+        submitter.enterprise_id,
+        declaration,
+        submitter.submitted_with,
+        _verified(idx, event_id, identity, declaration, submitter),
     )
-    return IndexedEvent(row, keys, str(row[1]), "errorDeclaration" in event)
+    return IndexedEvent(row, keys, event_id, declaration)
+
+
+def _verified(
+    idx: int, event_id: str, identity: bytes, declaration: bool, submitter: Submitter
+) -> bool | None:
+    """Whether an ni: eventID is the event's computed hash (None: not a hash ID).
+
+    A plain event's identity is its hash, so the log itself answers; a declaration's
+    identity is not, so capture's receipt does (it hashed the event in its document).
+    """
+    verified = hash_id_verified(event_id, identity)
+    if verified is None or not declaration:
+        return verified
+    return idx not in submitter.unverified
 
 
 # Indexes an entry that is not an EPCIS event (a risk catalog version, say):
@@ -126,35 +164,30 @@ class Indexer:
         async with self._pool.acquire() as conn, conn.transaction():
             start = await conn.fetchval("SELECT next_idx FROM index_state FOR UPDATE")
             rows = await conn.fetch(
-                "SELECT idx, payload, envelope_hash FROM entries"
+                "SELECT idx, identity, payload, envelope_hash FROM entries"
                 " WHERE idx >= $1 ORDER BY idx LIMIT $2",
                 start,
                 self._chunk,
             )
             if not rows:
                 return False
-            signers = await _signers(
+            submitters = await _submitters(
                 conn, {bytes(r["envelope_hash"]) for r in rows if r["envelope_hash"] is not None}
             )
             indexed: list[IndexedEvent] = []
             for r in rows:
+                env = r["envelope_hash"]
+                submitter = submitters.get(bytes(env), _NOBODY) if env is not None else _NOBODY
                 event = _as_event(r["payload"])
                 if event is None:  # not an EPCIS event: maybe a risk catalog version
-                    env = r["envelope_hash"]
-                    signer = signers.get(bytes(env)) if env is not None else None
                     for index_other in self._others:
-                        await index_other(conn, r["idx"], r["payload"], signer)
+                        await index_other(conn, r["idx"], r["payload"], submitter.enterprise_id)
                     continue
-                env = r["envelope_hash"]
                 try:
-                    indexed.append(
-                        index_event(
-                            r["idx"], event, signers.get(bytes(env)) if env is not None else None
-                        )
-                    )
+                    indexed.append(index_event(r["idx"], event, bytes(r["identity"]), submitter))
                 except (ValueError, KeyError, TypeError) as exc:
                     log.warning("entry %d is not an indexable event: %s", r["idx"], exc)
-            await _store(conn, indexed)
+            await _store(conn, indexed, submitters)
             await conn.execute("UPDATE index_state SET next_idx = $1", rows[-1]["idx"] + 1)
             return len(rows) == self._chunk
 
@@ -171,58 +204,94 @@ def _as_event(payload: bytes | None) -> Mapping[str, Any] | None:
     return None
 
 
-async def _signers(conn: Conn, envelope_hashes: set[bytes]) -> dict[bytes, int]:
-    """Which enterprise signed each envelope (the first signature by a registered key)."""
+async def _submitters(conn: Conn, envelope_hashes: set[bytes]) -> dict[bytes, Submitter]:
+    """Who sent each envelope: the first registered key that signed it, or, for a custody
+    envelope, the enterprise the ledger took the submission from."""
     if not envelope_hashes:
         return {}
-    found: dict[bytes, int] = {}
+    found: dict[bytes, tuple[int | None, str, frozenset[int]]] = {}
     rows = await conn.fetch(
-        "SELECT hash, body FROM envelopes WHERE hash = ANY($1::bytea[])", list(envelope_hashes)
+        "SELECT hash, body, receipt FROM envelopes WHERE hash = ANY($1::bytea[])",
+        list(envelope_hashes),
     )
     for row in rows:
         if row["body"] is None:
             continue
-        body = bytes(row["body"])
         try:
-            # Bodies are stored as received: JSON starts with "{", MessagePack maps never do.
-            if body.lstrip()[:1] == b"{":
-                envelope = dsse.from_json_object(json.loads(body))
-            else:
-                envelope = dsse.parse_msgpack(body)
+            envelope = stored_envelope(bytes(row["body"]))
         except (MalformedError, ValueError):
             log.warning("envelope %s is unreadable; its events get no signer", row["hash"].hex())
             continue
-        ent = await conn.fetchval(
-            "SELECT enterprise_id FROM enterprise_keys WHERE key_id = ANY($1::text[]) LIMIT 1",
-            [s.keyid for s in envelope.signatures],
+        custody = custody_facts(envelope)
+        if custody is not None:
+            enterprise, how = custody.enterprise_id, custody.submitted_with
+        else:
+            enterprise = await conn.fetchval(
+                "SELECT enterprise_id FROM enterprise_keys WHERE key_id = ANY($1::text[]) LIMIT 1",
+                [s.keyid for s in envelope.signatures],
+            )
+            how = "dsse"
+        found[bytes(row["hash"])] = (enterprise, how, _unverified(row["receipt"]))
+    authorities = {
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM enterprises WHERE id = ANY($1::bigint[]) AND role = 'authority'",
+            list({e for e, _, _ in found.values() if e is not None}),
         )
-        if ent is not None:
-            found[bytes(row["hash"])] = ent
-    return found
+    }
+    return {
+        envelope: Submitter(enterprise, enterprise in authorities, how, unverified)
+        for envelope, (enterprise, how, unverified) in found.items()
+    }
 
 
-async def _store(conn: Conn, indexed: list[IndexedEvent]) -> None:
+def _unverified(receipt: bytes | None) -> frozenset[int]:
+    """Indexes whose ni: eventID the capture receipt found not to be their hash."""
+    if receipt is None:
+        return frozenset()
+    try:
+        entries = json.loads(receipt)["entries"]
+        return frozenset(
+            e["index"] for e in entries if e.get("eventIDVerified") is False and "index" in e
+        )
+    except (ValueError, KeyError, TypeError):
+        return frozenset()
+
+
+async def _store(
+    conn: Conn, indexed: list[IndexedEvent], submitters: Mapping[bytes, Submitter]
+) -> None:
     if not indexed:
         return
-    # An error declaration points at the original event with the same eventID.
+    # An error declaration points at the original event with the same eventID, among the
+    # events of the declaration's own signer (an authority's: anyone's). Several such
+    # events: it points at none (capture refuses that case when it can see it; see
+    # traceledger/ingest/declarations.py), since guessing would let one event's
+    # declaration retract another.
     declared = {e.event_id for e in indexed if e.declaration}
-    originals: dict[str, int] = {}
+    candidates: dict[str, list[tuple[int, int | None]]] = {}
     if declared:
-        originals = {
-            r["event_id"]: r["idx"]
-            for r in await conn.fetch(
-                "SELECT DISTINCT ON (event_id) event_id, idx FROM events"
-                " WHERE event_id = ANY($1::text[]) AND corrects IS NULL ORDER BY event_id, idx",
-                list(declared),
-            )
-        }
+        for r in await conn.fetch(
+            "SELECT event_id, idx, enterprise_id FROM events"
+            " WHERE event_id = ANY($1::text[]) AND corrects IS NULL AND NOT declaration"
+            " ORDER BY idx",
+            list(declared),
+        ):
+            candidates.setdefault(r["event_id"], []).append((r["idx"], r["enterprise_id"]))
+    authorities = {s.enterprise_id for s in submitters.values() if s.is_authority}
     rows = []
     for e in indexed:
+        idx, signer = e.row[0], e.row[9]
         corrects = None
         if e.declaration:
-            corrects = originals.get(e.event_id)
+            mine = [
+                i
+                for i, owner in candidates.get(e.event_id, ())
+                if signer in authorities or (owner == signer and signer is not None)
+            ]
+            corrects = mine[0] if len(mine) == 1 else None
         else:
-            originals.setdefault(e.event_id, e.row[0])  # type: ignore[arg-type]
+            candidates.setdefault(e.event_id, []).append((idx, signer))  # type: ignore[arg-type]
         rows.append((*e.row, corrects))
     await conn.copy_records_to_table(
         "events",
@@ -238,6 +307,9 @@ async def _store(conn: Conn, indexed: list[IndexedEvent]) -> None:
             "read_point",
             "biz_location",
             "enterprise_id",
+            "declaration",
+            "submitted_with",
+            "event_id_verified",
             "corrects",
         ],
     )

@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 
 from traceledger.errors import IdentifierError, NotFoundError, RangeError, TraceledgerError
-from traceledger.ingest.envelopes import parse_payload
+from traceledger.ingest.envelopes import stored_document
 from traceledger.inspect.query import Viewer, shown_event
 from traceledger.log.reader import LogReader
 from traceledger.lookup.history import (
@@ -37,7 +37,7 @@ from traceledger.lookup.history import (
     events_naming,
 )
 from traceledger.lookup.history import MAX_EVENTS as HISTORY_LIMIT
-from traceledger.standards import cbv, dsse
+from traceledger.standards import cbv
 from traceledger.standards.epcis import ilmd_fact
 from traceledger.standards.eventhash import document_context
 from traceledger.standards.gs1 import GS1Key, parse_identifier
@@ -265,13 +265,8 @@ async def _contexts(conn: Any, hashes: set[bytes]) -> dict[bytes, dict[str, str]
         body = await conn.fetchval("SELECT body FROM envelopes WHERE hash = $1", envelope_hash)
         if body is None:
             continue  # redacted envelope: its events keep the standard context only
-        body = bytes(body)
         try:
-            if body.lstrip()[:1] == b"{":
-                envelope = dsse.from_json_object(json.loads(body))
-            else:
-                envelope = dsse.parse_msgpack(body)
-            document = parse_payload(envelope.payload_type, envelope.payload)
+            document = stored_document(bytes(body))
         except (TraceledgerError, ValueError):
             log.warning("envelope %s is unreadable; its prefixes are unknown", envelope_hash.hex())
             continue

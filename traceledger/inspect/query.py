@@ -20,9 +20,11 @@ from typing import Any
 
 import asyncpg
 
+from traceledger.accounts.provenance import provenance
 from traceledger.errors import IdentifierError, QueryParameterError
 from traceledger.standards import cbv
 from traceledger.standards.epcis import EVENT_TYPES, parse_time
+from traceledger.standards.eventhash import hash_id_digest
 from traceledger.standards.gs1 import GS1Key, parse_identifier
 
 DEFAULT_PER_PAGE = 30
@@ -65,7 +67,14 @@ _SERIAL_APPENDED = frozenset({"grai", "gdti", "gcn"})
 # vocabulary words and event types, which never contain one).
 _SINGLE = ("GE_eventTime", "LT_eventTime", "perPage", "nextPageToken")
 _WORD_LISTS = ("eventType", "EQ_bizStep", "EQ_disposition")
-_URI_LISTS = ("MATCH_epc", "MATCH_anyEPC", "MATCH_epcClass", "EQ_bizLocation", "EQ_readPoint")
+_URI_LISTS = (
+    "MATCH_epc",
+    "MATCH_anyEPC",
+    "MATCH_epcClass",
+    "EQ_bizLocation",
+    "EQ_readPoint",
+    "EQ_eventID",
+)
 PARAMETERS = frozenset((*_SINGLE, *_WORD_LISTS, *_URI_LISTS))
 
 
@@ -92,6 +101,7 @@ class EventQuery:
     epc_class: KeyMatch = field(default_factory=KeyMatch)
     biz_locations: tuple[str, ...] = ()
     read_points: tuple[str, ...] = ()
+    event_ids: tuple[str, ...] = ()
     per_page: int = DEFAULT_PER_PAGE
     after: tuple[datetime, int] | None = None  # the last (eventTime, index) already seen
 
@@ -149,6 +159,7 @@ def parse_query(params: Mapping[str, Sequence[str]]) -> EventQuery:
         epc_class=_class_match(_uris(params, "MATCH_epcClass")),
         biz_locations=tuple(_place(v, "EQ_bizLocation") for v in _uris(params, "EQ_bizLocation")),
         read_points=tuple(_place(v, "EQ_readPoint") for v in _uris(params, "EQ_readPoint")),
+        event_ids=tuple(_uris(params, "EQ_eventID")),
         per_page=_per_page(one("perPage")),
         after=decode_page_token(one("nextPageToken")),
     )
@@ -331,6 +342,28 @@ def shown_event(
     return json.dumps(kept, ensure_ascii=False, separators=(",", ":")).encode(), kept
 
 
+def annotated(
+    payload: bytes, verified: bool | None, submitted_with: str | None, *, always: bool = False
+) -> bytes:
+    """The event with what answers add to it: `eventIDVerified` (is an ni: eventID the
+    event's own hash?) and `provenance` (signed by the enterprise, or a token).
+
+    EPCIS query answers show events as captured, so there only what needs saying is
+    added (`always` off): a hash eventID that is not the event's hash, and how an event
+    that came without a DSSE envelope was sent.
+    """
+    extra: dict[str, object] = {}
+    if verified is not None and (always or not verified):
+        extra["eventIDVerified"] = verified
+    if always or (submitted_with or "dsse") != "dsse":
+        extra["provenance"] = provenance(submitted_with)
+    if not extra:
+        return payload
+    tail = json.dumps(extra, ensure_ascii=False, separators=(",", ":")).encode()
+    # A stored event is a non-empty JSON object: splice the members in before its "}".
+    return payload.rstrip()[:-1] + b"," + tail[1:]
+
+
 # ---------------------------------------------------------------------------------------------
 # SQL
 
@@ -393,6 +426,15 @@ def build_sql(query: EventQuery, viewer: Viewer) -> tuple[str, list[object]]:
         sql.keys_in(KeyMatch(query.biz_locations), ("bizLocation",))
     if query.read_points:
         sql.keys_in(KeyMatch(query.read_points), ("readPoint",))
+    if query.event_ids:
+        ids = sql.arg(list(query.event_ids))
+        # A hash ID also names the event whose computed hash it is, whatever eventID its
+        # sender gave it: the entry's identity (a plain event's is its hash).
+        digests = [d for d in map(hash_id_digest, query.event_ids) if d]
+        sql.where.append(
+            f"(e.event_id = ANY({ids}::text[]) OR (NOT e.declaration AND e.idx IN"  # noqa: S608
+            f" (SELECT idx FROM entries WHERE identity = ANY({sql.arg(digests)}::bytea[]))))"
+        )
     if query.after is not None:
         when, idx = query.after
         t = sql.arg(when)
@@ -414,7 +456,8 @@ def build_sql(query: EventQuery, viewer: Viewer) -> tuple[str, list[object]]:
         sql.where.append(f"(e.enterprise_id = {own} OR {goods})")
     sql.where.append("n.payload IS NOT NULL")  # redacted events are not shown
     text = (
-        "SELECT e.idx, e.event_time, e.enterprise_id, n.payload"  # noqa: S608 - see _Sql
+        "SELECT e.idx, e.event_time, e.enterprise_id, n.payload,"  # noqa: S608 - see _Sql
+        " e.event_id_verified, e.submitted_with"
         " FROM events e JOIN entries n ON n.idx = e.idx"
         f" WHERE {' AND '.join(sql.where)}"
         f" ORDER BY e.event_time, e.idx LIMIT {sql.arg(query.per_page + 1)}"
@@ -430,13 +473,22 @@ class QueryService:
         async with self._pool.acquire() as conn:
             return await viewer_for(conn, enterprise_id)
 
-    async def events(self, query: EventQuery, viewer: Viewer) -> Page:
+    async def events(self, query: EventQuery, viewer: Viewer, *, annotate: bool = False) -> Page:
+        """A page of events; `annotate` always says eventIDVerified and provenance."""
         text, args = build_sql(query, viewer)
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(text, *args)
         more = len(rows) > query.per_page
         rows = rows[: query.per_page]
-        events = [shown_event(bytes(r["payload"]), viewer, r["enterprise_id"])[0] for r in rows]
+        events = [
+            annotated(
+                shown_event(bytes(r["payload"]), viewer, r["enterprise_id"])[0],
+                r["event_id_verified"],
+                r["submitted_with"],
+                always=annotate,
+            )
+            for r in rows
+        ]
         token = None
         if more and rows:
             token = encode_page_token(rows[-1]["event_time"], rows[-1]["idx"])

@@ -25,6 +25,7 @@ from typing import Any
 
 import asyncpg
 
+from traceledger.accounts.provenance import provenance
 from traceledger.errors import NotFoundError
 from traceledger.log.checkpoints import SignedCheckpoint
 from traceledger.log.cosigned import witness_names
@@ -77,6 +78,8 @@ class EventRow:
     payload: bytes | None = None
     who: tuple[str, str] | None = None
     log: str = ""  # the origin of the log (shard) it was read from
+    submitted_with: str = "dsse"  # see traceledger/accounts/provenance.py
+    event_id_verified: bool | None = None  # an ni: eventID that is (not) its hash
 
     @property
     def id(self) -> EventId:
@@ -306,15 +309,12 @@ async def events_naming(
             r["enterprise_id"],
             r["corrects"],
             list(zip(r["all_keys"], r["all_roles"], strict=True)),
-            *(
-                (
-                    bytes(r["leaf"]),
-                    None if r["payload"] is None else bytes(r["payload"]),
-                    None if r["sender"] is None else (r["sender"], r["sender_role"]),
-                )
-                if detail
-                else ()
-            ),
+            leaf=bytes(r["leaf"]) if detail else None,
+            payload=None if not detail or r["payload"] is None else bytes(r["payload"]),
+            who=None if not detail or r["sender"] is None else (r["sender"], r["sender_role"]),
+            # Past shards may predate these columns (migration 0009).
+            submitted_with=r.get("submitted_with") or "dsse",
+            event_id_verified=r.get("event_id_verified"),
         )
         for r in rows
     ]
@@ -465,6 +465,8 @@ def _event_json(
         "log": row.log,
         "index": row.idx,
         "eventID": row.event_id,
+        **({} if row.event_id_verified is None else {"eventIDVerified": row.event_id_verified}),
+        "provenance": provenance(row.submitted_with),
         "type": row.event_type,
         "action": row.action,
         "bizStep": row.biz_step,

@@ -106,11 +106,16 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 
 def sign_document(
-    document: Mapping[str, Any] | bytes, key: Ed25519PrivateKey, *, as_msgpack: bool = False
+    document: Mapping[str, Any] | bytes,
+    key: Ed25519PrivateKey,
+    *,
+    as_msgpack: bool = False,
+    payload_type: str = "application/ld+json",
 ) -> tuple[bytes, str]:
-    """The request body and its Content-Type for one EPCIS document."""
+    """The request body and its Content-Type for one EPCIS document (bytes of XML with
+    `payload_type` application/xml)."""
     payload = document if isinstance(document, bytes) else json.dumps(document).encode()
-    envelope = sign("application/ld+json", payload, key)
+    envelope = sign(payload_type, payload, key)
     if as_msgpack:
         return envelope.to_msgpack(), "application/msgpack"
     return envelope.to_json(), "application/json"

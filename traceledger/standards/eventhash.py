@@ -55,7 +55,15 @@ from typing import Any, Final, NamedTuple
 from traceledger.errors import TraceledgerError
 from traceledger.standards import cbv, gs1
 
-__all__ = ["document_context", "event_hash", "event_hash_id", "prehash_string"]
+__all__ = [
+    "DocumentContext",
+    "document_context",
+    "event_hash",
+    "event_hash_id",
+    "hash_id_digest",
+    "hash_id_verified",
+    "prehash_string",
+]
 
 # A tree node is (name, value, children). `name` is a str except for the two-element
 # groups of bizTransactionList/sourceList/destinationList, which are tuples of nodes.
@@ -262,6 +270,18 @@ _TIMESTAMP = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d+))?)?"
     r"(?:([Zz])|([+-])(\d\d)(?::?(\d\d))?)?"
 )
+_SIMPLE_CONTEXT: Final = "epcis-context-simple.jsonld"
+# The @vocab of each vocabulary-typed field in GS1's simple context.
+_SIMPLE_VOCABS: Final[Mapping[str, str]] = {
+    "BizStep": _CBV + "BizStep-",
+    "Disp": _CBV + "Disp-",
+    "BTT": _CBV + "BTT-",
+    "SDT": _CBV + "SDT-",
+    "ER": _CBV + "ER-",
+    "Comp": _CBV + "Comp-",
+    "MeasurementType": _GS1_VOC,
+    "SensorAlertType": "https://ref.gs1.org/voc/",
+}
 _HASH_ID_PREFIX: Final = "ni:///sha-256;"
 _HASH_ID_SUFFIX: Final = "?ver=CBV2.0"
 
@@ -269,15 +289,26 @@ _HASH_ID_SUFFIX: Final = "?ver=CBV2.0"
 # ---------------------------------------------------------------------------- public API
 
 
-def document_context(document: Mapping[str, Any]) -> dict[str, str]:
+class DocumentContext(dict[str, str]):
+    """A document's ``@context`` prefixes, and whether it uses GS1's simple context."""
+
+    simple: bool = False
+
+
+def document_context(document: Mapping[str, Any]) -> DocumentContext:
     """The prefix map of an EPCIS document: the string entries of its ``@context`` objects.
 
     Like the reference, only a ``@context`` *list* contributes, and only entries whose
     value is a string (``{"ex": "https://ns.example.com/"}``); term definitions given as
-    objects are not prefixes.
+    objects are not prefixes. ``simple`` says the document uses GS1's simple context
+    (``epcis-context-simple.jsonld``), which defines vocabulary values differently.
     """
     context = document.get("@context") if isinstance(document, Mapping) else None
-    prefixes: dict[str, str] = {}
+    prefixes = DocumentContext()
+    listed = context if isinstance(context, list) else [context]
+    prefixes.simple = any(
+        isinstance(entry, str) and entry.endswith(_SIMPLE_CONTEXT) for entry in listed
+    )
     if isinstance(context, list):
         for entry in context:
             if isinstance(entry, Mapping):
@@ -298,7 +329,7 @@ def prehash_string(event: Mapping[str, Any], context: Mapping[str, str] | None =
     """
     if not isinstance(event, Mapping):
         raise ValueError("an EPCIS event must be a JSON object")  # noqa: TRY004 - the API's error
-    prefixes: Mapping[str, str] = context or {}
+    prefixes: Mapping[str, str] = context if context is not None else {}
     try:
         namespaces = _namespaces(frozenset(prefixes.items())) if prefixes else _NO_NAMESPACES
         # Fast path: the expanded vocabulary values come from the vocabulary-typed
@@ -328,6 +359,30 @@ def prehash_string(event: Mapping[str, Any], context: Mapping[str, str] | None =
 def event_hash(event: Mapping[str, Any], context: Mapping[str, str] | None = None) -> bytes:
     """SHA-256 of the event's pre-hash string (UTF-8): the 32-byte event identity."""
     return hashlib.sha256(prehash_string(event, context).encode()).digest()
+
+
+def hash_id_digest(event_id: str) -> bytes | None:
+    """The digest an ``ni:///sha-256;<hex>`` eventID names; None for any other eventID.
+
+    The hex is read case-insensitively and a query (``?ver=CBV2.0``) is ignored, so
+    every spelling of one hash ID names the same event. Malformed hex names no digest.
+    """
+    if event_id[: len(_HASH_ID_PREFIX)].lower() != _HASH_ID_PREFIX:
+        return None
+    hex_part = event_id[len(_HASH_ID_PREFIX) :].split("?", 1)[0]
+    if len(hex_part) != 64:
+        return b""
+    try:
+        return bytes.fromhex(hex_part)
+    except ValueError:
+        return b""
+
+
+def hash_id_verified(event_id: object, digest: bytes) -> bool | None:
+    """Whether a sender's ``ni:`` eventID is the event's computed hash; None when the
+    eventID is not a hash ID (a urn:uuid, say), which claims nothing to check."""
+    named = hash_id_digest(event_id) if isinstance(event_id, str) else None
+    return None if named is None else named == digest
 
 
 def event_hash_id(digest: bytes) -> str:
@@ -464,6 +519,11 @@ def _collect_nested_list(
 
 def _expand_vocab(vocab: str, value: str, prefixes: Mapping[str, str]) -> str:
     """JSON-LD expansion of a vocabulary-typed value: a term, a compact IRI or an IRI."""
+    if ":" not in value and getattr(prefixes, "simple", False):
+        # GS1's simple context gives each vocabulary field an @vocab: every bare word
+        # expands under it (sensor exceptions under https://ref.gs1.org/voc/, outside
+        # the spaces bare strings are replaced from).
+        return _SIMPLE_VOCABS.get(vocab, "") + value
     if ":" not in value:
         iri = _vocab_term(vocab, value)
         if iri is not None:
@@ -581,7 +641,7 @@ class _Builder:
         for key, value in obj.items():
             if key in _IGNORED_KEYS or key.startswith("@xmlns"):
                 continue
-            name = self._key(key) if self._key_ns else key
+            name = self._key(key) if self._key_ns or key.startswith("epcis:") else key
             if name in _FIX_NAMES or name.endswith("List"):
                 items = self._items(value, name not in _PAIR_LISTS)
                 if name == "childEPCs":
@@ -644,6 +704,9 @@ class _Builder:
             namespace = self._key_ns.get(key[:colon])
             if namespace is not None:
                 return namespace + key[colon + 1 :]
+            if key.startswith("epcis:"):
+                # The EPCIS vocabulary's own term: in XML, the unqualified element.
+                return key[6:]
         return key
 
     def _list(self, items: list[Any], correct: bool) -> list[Node]:
