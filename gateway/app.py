@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp_jinja2
 from aiohttp import web
 
+from gateway import pages
 from gateway.clients.witness import HttpWitnessTransport
 from gateway.keys import CAPTURE, HISTORY, LEDGER, OPERATOR_TOKEN, READ_POOL, SETTINGS, TRACE
 from gateway.observability import observability_middleware, setup_observability
@@ -113,6 +115,8 @@ def create_app(settings: Settings) -> web.Application:
     # response, including the problem+json that problem_middleware makes of every error.
     app = web.Application(middlewares=[observability_middleware, problem_middleware])
     app[SETTINGS] = settings
+    # The pages' templates and catalogs (gateway/pages), rendered through aiohttp-jinja2.
+    app[aiohttp_jinja2.APP_KEY] = pages.environment()
     setup_observability(app)
     app.cleanup_ctx.append(_ledger_ctx)
     served, refused = _role_routes(settings.role)
