@@ -19,6 +19,7 @@ from gateway.routes import lookup as lookup_routes
 from gateway.routes import port as port_routes
 from gateway.routes import qr as qr_routes
 from gateway.routes import query as query_routes
+from gateway.routes import scans as scan_routes
 from gateway.routes import trace as trace_routes
 from traceledger.accounts.tokens import load_or_create_token
 from traceledger.ingest.capture import CaptureService
@@ -70,6 +71,7 @@ _LOOKUP_ROUTES = (
     qr_routes.routes,
     trace_routes.routes,
     query_routes.routes,
+    scan_routes.routes,
 )
 
 

@@ -45,3 +45,17 @@ def digital_link_key(request: web.Request, prefix: str = "", suffix: str = "") -
 def public_base(request: web.Request) -> str:
     """The configured public URL, else the scheme and host this request came in on."""
     return request.app[SETTINGS].public_url or f"{request.scheme}://{request.host}"
+
+
+def client_address(request: web.Request) -> str:
+    """The address of whoever sent the request: the peer, or behind a trusted reverse
+    proxy (TRACELEDGER_TRUSTED_PROXIES) the nearest untrusted X-Forwarded-For hop."""
+    trusted = request.app[SETTINGS].trusted_proxies
+    peer = request.remote or ""
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed(hops):
+        if hop and hop not in trusted:
+            return hop
+    return peer

@@ -15,11 +15,13 @@ from aiohttp import web
 
 from gateway import pages
 from gateway.auth import audit, optional_access
-from gateway.keys import HISTORY, LEDGER
+from gateway.keys import HISTORY, LEDGER, SETTINGS
 from gateway.params import digital_link_key, public_base, raw_path_between
 from gateway.problems import ProblemError, problem_for
+from gateway.routes.scans import count_lookup
 from traceledger.errors import NotFoundError, TraceledgerError
 from traceledger.ledger import Ledger
+from traceledger.lookup.scans import Tally
 from traceledger.standards.gs1 import GS1Key
 
 routes = web.RouteTableDef()
@@ -98,6 +100,14 @@ def proof_pins(ledger: Ledger) -> pages.ProofPins:
     )
 
 
+def with_scans(body: bytes, tally: Tally | None) -> bytes:
+    """The JSON answer with `scans` added (the cached bytes are not parsed again)."""
+    if tally is None:
+        return body
+    scans = {"count": tally.count, "first": tally.first.isoformat()}
+    return body[:-1] + b',"scans":' + json.dumps(scans).encode() + b"}"
+
+
 def _problem_page(request: web.Request, problem: ProblemError, lang: str) -> web.Response:
     context = pages.problem_context(problem.kind.status, problem.kind.title, problem.detail, lang)
     response = aiohttp_jinja2.render_template(
@@ -123,6 +133,8 @@ async def lookup(request: web.Request) -> web.StreamResponse:
             return web.Response(text=json.dumps(links), content_type=LINKSET_JSON)
         found_now = await service.lookup(key, inspector=access is not None)
         await audit(request, 200)
+        # Shoppers' look-ups only: an inspector's is no sign of a copied code.
+        tally = None if access is not None else await count_lookup(request, key)
     except (TraceledgerError, ProblemError) as exc:
         problem = exc if isinstance(exc, ProblemError) else problem_for(exc)
         await audit(request, problem.kind.status)
@@ -131,7 +143,7 @@ async def lookup(request: web.Request) -> web.StreamResponse:
         return _problem_page(request, problem, lang)
     if not html:
         return web.Response(
-            body=service.cache.body(found_now, request.path),
+            body=with_scans(service.cache.body(found_now, request.path), tally),
             content_type="application/json",
             headers={"Vary": "Accept, Authorization"},
         )
@@ -142,7 +154,9 @@ async def lookup(request: web.Request) -> web.StreamResponse:
         self_url=f"{page_url}?{request.query_string}" if request.query_string else page_url,
         json_url=page_url + "?format=json",
         inspector=access is not None,
+        scans=None if tally is None else pages.ScanTally(tally.count, tally.first),
         pins=proof_pins(request.app[LEDGER]),
+        many_scans=request.app[SETTINGS].scan_warning_count,
     )
     response = aiohttp_jinja2.render_template("history.html", request, context)
     response.headers["Vary"] = "Accept, Accept-Language, Authorization"
