@@ -100,8 +100,9 @@ async function keyHash(name, type, publicKey) {
 
 // A verifier key "<name>+<key ID as 8 hex digits>+<base64(type || 32-byte public key)>".
 export async function parseVerifierKey(vkey, type = ED25519) {
-  const [name, hash, key, ...rest] = String(vkey).split("+");
-  if (rest.length || !validName(name ?? "") || !/^[0-9a-f]{8}$/i.test(hash ?? "")) {
+  // The name holds no "+"; base64 may.
+  const [, name, hash, key] = /^([^+]*)\+([^+]*)\+(.*)$/s.exec(String(vkey)) ?? [];
+  if (!validName(name ?? "") || !/^[0-9a-f]{8}$/i.test(hash ?? "")) {
     throw malformed("bad verifier key");
   }
   const raw = b64decode(key);
