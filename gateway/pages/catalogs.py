@@ -3,8 +3,9 @@
 A translator edits ``locale/<lang>/LC_MESSAGES/messages.po``; installing the package
 compiles it to ``messages.mo`` (the build step in ``setup.py``), and a new folder is a new
 language, offered by the language switch and by ``Accept-Language`` without touching
-Python. English is the source language: its catalog may leave a message untranslated and
-the English source text (the msgid) is shown.
+Python. ``python -m gateway.pages update`` brings every catalog up to date with the
+templates and code (see __main__.py). English is the source language: its catalog may
+leave a message untranslated and the English source text (the msgid) is shown.
 
 When a compiled catalog is missing or older than its ``.po`` (a checkout whose catalogs
 were edited since the last install), the ``.po`` is compiled in memory instead, so the
@@ -16,6 +17,8 @@ from __future__ import annotations
 import functools
 import gettext
 import io
+import subprocess
+import sys
 from pathlib import Path
 from typing import Final
 
@@ -46,8 +49,9 @@ def _mo(lang: str, root: Path) -> Path:
 
 
 @functools.cache
-def languages(root: Path = LOCALE_DIR) -> tuple[str, ...]:
+def languages(root: Path | None = None) -> tuple[str, ...]:
     """Every language with a catalog, the platform's own first, then alphabetically."""
+    root = root or LOCALE_DIR
     found = sorted(
         d.name for d in root.iterdir() if _po(d.name, root).exists() or _mo(d.name, root).exists()
     )
@@ -63,9 +67,9 @@ def _compiled(po: Path) -> bytes:
 
 
 @functools.cache
-def translations(lang: str, root: Path = LOCALE_DIR) -> gettext.GNUTranslations:
+def translations(lang: str, root: Path | None = None) -> gettext.GNUTranslations:
     """The compiled catalog of `lang` (a language `languages()` lists)."""
-    po, mo = _po(lang, root), _mo(lang, root)
+    po, mo = _po(lang, root or LOCALE_DIR), _mo(lang, root or LOCALE_DIR)
     if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
         data = mo.read_bytes()
     else:
@@ -73,9 +77,10 @@ def translations(lang: str, root: Path = LOCALE_DIR) -> gettext.GNUTranslations:
     return gettext.GNUTranslations(io.BytesIO(data))
 
 
-def compile_catalogs(source: Path = LOCALE_DIR, target: Path | None = None) -> list[Path]:
+def compile_catalogs(source: Path | None = None, target: Path | None = None) -> list[Path]:
     """Compile every ``.po`` under `source` to its ``.mo`` under `target` (default: beside
-    it); the build step and ``python -m gateway.pages.catalogs`` run this."""
+    it); the build step and ``python -m gateway.pages compile`` run this."""
+    source = source or LOCALE_DIR
     written = []
     for po in sorted(source.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
         mo = (target or source) / po.relative_to(source).with_suffix(".mo")
@@ -85,6 +90,29 @@ def compile_catalogs(source: Path = LOCALE_DIR, target: Path | None = None) -> l
     return written
 
 
-if __name__ == "__main__":
-    for path in compile_catalogs():
-        print(path)
+# Where `extract` looks for messages: this checkout (babel.cfg says which files).
+CHECKOUT: Final = Path(__file__).resolve().parents[2]
+EXTRACT: Final = (
+    "extract", "-F", "babel.cfg", "-k", "N_:1c,2", "-c", "Translators:", "--no-wrap",
+    "--add-location=file",
+    "--sort-by-file", "--project", "traceledger", "--copyright-holder", "traceledger authors",
+)  # fmt: skip
+
+
+def pybabel(*args: str | Path) -> None:
+    """Run a ``pybabel`` command in the checkout (babel.cfg's paths are relative to it)."""
+    command = [sys.executable, "-m", "babel.messages.frontend", "-q", *map(str, args)]
+    subprocess.run(command, cwd=CHECKOUT, check=True)  # noqa: S603 - our own arguments
+
+
+def extract(pot: Path) -> None:
+    """Every message of the templates and the page code, as a catalog template."""
+    pybabel(*EXTRACT, "-o", pot, ".")
+
+
+def update() -> None:
+    """Refresh every catalog from the templates and code: new messages appear
+    untranslated, messages no longer used are dropped."""
+    pot = LOCALE_DIR / f"{DOMAIN}.pot"
+    extract(pot)
+    pybabel("update", "-i", pot, "-d", LOCALE_DIR, "--no-wrap", "--ignore-obsolete")
