@@ -53,7 +53,9 @@ def test_every_message_is_translated_with_the_same_placeholders(lang: str) -> No
         if not message.id:
             continue
         source = message.id if isinstance(message.id, str) else message.id[0]
-        translations = message.string if isinstance(message.string, tuple) else (message.string,)
+        strings = message.string
+        translations = [strings] if isinstance(strings, str) else list(strings or ())
+        assert translations, (lang, source)
         assert all(translations), (lang, source)
         assert not message.fuzzy, (lang, source)
         for translated in translations:
