@@ -20,10 +20,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from gateway.app import create_app
 from gateway.keys import CAPTURE, LEDGER
 from tests.browser import CHROMIUM, PHONE_WIDTH, Browser, Page
 from tests.conftest import ROOT, settled
+from tests.log.test_witness import RunningWitness, witnessed, witnesses  # noqa: F401 - fixture
+from tests.lookup import test_history
 from traceledger.demo import scenario
+from traceledger.settings import Settings
 
 Client = TestClient[web.Request, web.Application]
 CAN = "/01/09421023100156/10/CPA117/21/A1003"
@@ -140,6 +144,25 @@ async def tampering_proxy(upstream: str) -> TestServer:
     server = TestServer(app)
     await server.start_server()
     return server
+
+
+async def test_the_witnesses_cosignatures_are_checked_and_counted(
+    settings: Settings,
+    witnesses: list[RunningWitness],  # noqa: F811 - the fixture of the same name
+    browser: Browser,
+) -> None:
+    async with TestClient(TestServer(create_app(witnessed(settings, witnesses, 2)))) as client:
+        await test_history.tell_story(client)
+        base = str(client.make_url("")).rstrip("/")
+        for lang, says in (("en", " and 2 witnesses"), ("zh", "并经 2 个见证方联署")):
+            page = await browser.page()
+            await page.goto(f"{base}{test_history.CAN_DL}?lang={lang}")
+            assert await proof_state(page) == "verified"
+            status = await page.evaluate("({...document.getElementById('proof-status').dataset})")
+            assert status["witnessKeys"].split() == [w.verifier.encode() for w in witnesses]
+            assert status["quorum"] == "2"
+            text = await page.evaluate("document.getElementById('proof-status').textContent")
+            assert text.endswith(says)
 
 
 @pytest.mark.parametrize(("lang", "failed"), [("zh", "无法核验："), ("en", "Could not verify: ")])
