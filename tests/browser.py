@@ -97,7 +97,10 @@ class Browser:
     async def launch(cls) -> AsyncIterator[Browser]:
         assert CHROMIUM is not None
         browser = cls()
-        with tempfile.TemporaryDirectory(prefix="traceledger-chromium-") as profile:
+        # Chromium's helper processes may still write to the profile as it goes away.
+        with tempfile.TemporaryDirectory(
+            prefix="traceledger-chromium-", ignore_cleanup_errors=True
+        ) as profile:
             proc = await asyncio.create_subprocess_exec(
                 CHROMIUM,
                 *FLAGS,
@@ -117,7 +120,12 @@ class Browser:
                     try:
                         yield browser
                     finally:
+                        # Closed from inside, Chromium takes its helper processes along.
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(browser.send("Browser.close"), 10)
                         reader.cancel()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 30)
             finally:
                 if proc.returncode is None:
                     proc.kill()

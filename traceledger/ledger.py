@@ -55,7 +55,7 @@ class Ledger:
     indexer: Indexer | None = None
     cosigner: Cosigner | None = None
     prebuilder: Prebuilder | None = None
-    # Look-ups of serialized items (every role counts them; None with count_scans off).
+    # Look-ups of serialized items (roles serving lookups; None with count_scans off).
     scans: ScanCounter | None = None
 
     @classmethod
@@ -104,8 +104,8 @@ class Ledger:
             )
             if integrate and signer is not None:
                 await ledger._start_workers(stack, signer, witness_transport)
-            if integrate and settings.count_scans:
-                # Every role counts the look-ups it serves and writes them to the primary.
+            if integrate and settings.count_scans and settings.role != "ingest":
+                # Whoever serves lookups counts them and writes the counts to the primary.
                 ledger.scans = ScanCounter(pool, read_pool)
                 await stack.enter_async_context(
                     ScanFlusher(ledger.scans, settings.checkpoint_interval)
