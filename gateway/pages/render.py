@@ -28,6 +28,7 @@ from gateway.pages.language import supported
 from gateway.pages.view import (
     ProofPins,
     ScanTally,
+    cut,
     history_view,
     lang_href,
     pins_of,
@@ -47,7 +48,6 @@ __all__ = [
     "render_problem_page",
 ]
 
-MAX_TEXT: Final = 600  # longer values are cut
 MANY_SCANS: Final = 10  # look-ups of one serial that make the count a warning
 
 _STATIC = resources.files("gateway.pages") / "static"
@@ -78,9 +78,7 @@ CONTENT_SECURITY_POLICY: Final = (
 def _finalize(value: object) -> object:
     if value is None or isinstance(value, Markup):
         return "" if value is None else value
-    shown = value if isinstance(value, str) else str(value)
-    if len(shown) > MAX_TEXT:
-        shown = shown[:MAX_TEXT] + "…"
+    shown = cut(value if isinstance(value, str) else str(value))
     return Markup(html.escape(shown, quote=True))  # noqa: S704 - escaped just now
 
 
@@ -164,10 +162,16 @@ def history_context(
     many_scans: int = MANY_SCANS,
 ) -> dict[str, Any]:
     """The context of ``history.html``; see `render_history`."""
+    page = _page(supported(lang) or SOURCE_LANGUAGE, self_url)
     return (
-        _page(supported(lang) or SOURCE_LANGUAGE, self_url)
+        page
         | history_view(
-            history, json_url=json_url, inspector=inspector, scans=scans, many_scans=many_scans
+            history,
+            page["w"],
+            json_url=json_url,
+            inspector=inspector,
+            scans=scans,
+            many_scans=many_scans,
         )
         | {
             "pins": pins or pins_of(history),

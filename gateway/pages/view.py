@@ -2,7 +2,9 @@
 
 Every value in a history came from an enterprise: this module only picks values of the
 expected shapes (anything else is left out, never an error) and works out which sections
-have something to say. Wording and markup are the templates'; escaping is Jinja's.
+have something to say. Wording and markup are the templates'; escaping is Jinja's. The
+journey's values are formatted here (`Words`) rather than in the template's loop, where
+each call costs Jinja far more than the formatting itself.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from gateway.pages.vocabulary import BAD, GOOD
-from gateway.pages.words import instant
+from gateway.pages.words import Words, instant
 
 __all__ = ["ProofPins", "ScanTally", "history_view", "lang_href", "safe_href"]
 
 MAX_DEPTH: Final = 8  # ingredient tree levels shown
+MAX_TEXT: Final = 600  # longer values are cut: a hostile sender must not flood the page
 LEVELS: Final = ("instance", "lot", "class", "container", "location")
 
 
@@ -43,6 +46,11 @@ class ProofPins:
 
 
 # --- reading the (untrusted) history dict ------------------------------------------------
+
+
+def cut(shown: str) -> str:
+    """`shown`, cut to `MAX_TEXT` characters."""
+    return shown if len(shown) <= MAX_TEXT else shown[:MAX_TEXT] + "…"
 
 
 def text(data: Mapping[str, Any], key: str) -> str | None:
@@ -214,37 +222,43 @@ def _origin(history: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _parties(event: Mapping[str, Any], field: str) -> list[dict[str, Any]]:
+def _parties(w: Words, event: Mapping[str, Any], field: str) -> list[dict[str, Any]]:
+    """Sources or destinations: each party or place in words, and its CBV type."""
     return [
-        {"id": ident, "type": text(party, "type")}
+        {"name": w.key(ident), "type": text(party, "type")}
         for party in mappings(event, field)
         if (ident := text(party, "id"))
     ]
 
 
-def _event(event: Mapping[str, Any], inspector: bool, current_log: str) -> dict[str, Any]:
-    disposition = text(event, "disposition")
+def _event(w: Words, event: Mapping[str, Any], inspector: bool, current_log: str) -> dict[str, Any]:
+    """One journey entry: the record's identity and facts (for the proof script's data
+    attributes), and what the page says about them."""
+    biz_step, disposition = text(event, "bizStep"), text(event, "disposition")
     where, who = mapping(event, "where"), mapping(event, "who")
-    log = text(event, "log")
+    log, when, via = text(event, "log"), text(event, "eventTime"), text(event, "via")
+    place = text(where, "bizLocation") or text(where, "readPoint")
+    offset = text(event, "eventTimeZoneOffset")
     return {
         "log": log or "",
         "index": integer(event, "index"),
-        "type": text(event, "type"),
-        "action": text(event, "action"),
-        "biz_step": text(event, "bizStep"),
+        "biz_step": biz_step,
         "disposition": disposition,
+        "step": w.step(biz_step, text(event, "type"), text(event, "action")),
+        "state": w.disposition(disposition) if disposition else None,
         "mood": "bad" if disposition in BAD else "good" if disposition in GOOD else None,
-        "when": text(event, "eventTime"),
-        "offset": text(event, "eventTimeZoneOffset"),
+        "when": when,
+        "time": w.time(when, offset) if when else None,
+        "day": w.day(when, offset) if when else "",
         # Recorded in an earlier time shard of the log: say which.
         "other_log": log if log and log != current_log else None,
-        "place": text(where, "bizLocation") or text(where, "readPoint"),
+        "place": w.key(place) if place else None,
         "who": text(who, "name"),
         "authority": text(who, "role") == "authority",
-        "sources": _parties(event, "sources"),
-        "destinations": _parties(event, "destinations"),
+        "sources": _parties(w, event, "sources"),
+        "destinations": _parties(w, event, "destinations"),
         "relation": text(event, "relation") or "item",
-        "via": text(event, "via"),
+        "via": cut(w.key(via)) if via else "",
         "confidential": event.get("confidential") is True and not inspector,
     }
 
@@ -252,7 +266,7 @@ def _event(event: Mapping[str, Any], inspector: bool, current_log: str) -> dict[
 _CERT_FIELDS: Final = ("standard", "agency", "value")
 
 
-def _certificates(events: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _certificates(w: Words, events: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     seen: set[tuple[str, ...]] = set()
     found = []
     for event in events:
@@ -272,7 +286,7 @@ def _certificates(events: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
                         for key in sorted(str(k) for k in cert)
                         if key not in _CERT_FIELDS and (shown := text(cert, key))
                     ],
-                    "event": _event(event, True, ""),
+                    "event": _event(w, event, True, ""),
                 }
             )
     return found
@@ -337,6 +351,7 @@ def _scans(
 
 def history_view(
     history: Mapping[str, Any],
+    w: Words,
     *,
     json_url: str,
     inspector: bool,
@@ -355,8 +370,8 @@ def history_view(
         "product": _product(history),
         "inspections": _inspections(history),
         "origin": _origin(history),
-        "events": [_event(e, inspector, current_log) for e in events],
-        "certificates": _certificates(events),
+        "events": [_event(w, e, inspector, current_log) for e in events],
+        "certificates": _certificates(w, events),
         "verification": _verification(history, json_url),
         "identifier": text(identifier, "digitalLink") or text(identifier, "key"),
     }

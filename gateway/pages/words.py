@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Final
 
@@ -77,6 +78,9 @@ class Words:
         self.html_lang = html_lang(lang)
         self._t = translations(lang)
         self._locale = Locale.parse(lang)
+        # A page names the same places and days again and again, and so do pages.
+        self.key: Callable[[str], str] = functools.lru_cache(maxsize=4096)(self._key_text)
+        self._date_text: Callable[[date], str] = functools.lru_cache(maxsize=4096)(self._day)
 
     # --- catalog lookups (the templates' _(), pgettext() and ngettext() use these) ---------
 
@@ -130,8 +134,8 @@ class Words:
             return value
         return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
-    def key(self, key: str) -> str:
-        """A GS1 key (``01/.../10/LOT``, ``00/...``, ``414/...``, or an EPC URN) in words;
+    def _key_text(self, key: str) -> str:
+        """`key`: a GS1 key (``01/.../10/LOT``, ``00/...``, ``414/...``, or an EPC URN) in words;
         other text as given."""
         pairs = _key_pairs(key)
         if pairs is None:
@@ -153,8 +157,9 @@ class Words:
 
     # --- dates and times -----------------------------------------------------------------
 
-    def _date_text(self, day: date) -> str:
-        # Translators give the CLDR pattern of a medium date in their language.
+    def _day(self, day: date) -> str:
+        """`_date_text`: a date in words. Translators give the CLDR pattern of a medium
+        date in their language."""
         return babel_date(day, self.pgettext("date format", "d MMM y"), locale=self._locale)
 
     def date(self, value: str) -> str:
