@@ -20,7 +20,7 @@ from gateway.pages.render import (
     render_history,
     render_problem_page,
 )
-from gateway.pages.view import ProofPins, ScanTally
+from gateway.pages.view import ProofPins
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
@@ -28,7 +28,6 @@ __all__ = [
     "SCRIPT_PATH",
     "SCRIPT_SOURCE",
     "ProofPins",
-    "ScanTally",
     "environment",
     "history_context",
     "pick_language",

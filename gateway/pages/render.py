@@ -27,7 +27,6 @@ from gateway.pages.catalogs import SOURCE_LANGUAGE, languages
 from gateway.pages.language import supported
 from gateway.pages.view import (
     ProofPins,
-    ScanTally,
     cut,
     history_view,
     lang_href,
@@ -35,6 +34,7 @@ from gateway.pages.view import (
     safe_href,
 )
 from gateway.pages.words import Words, words
+from traceledger.lookup.scans import Tally
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
@@ -157,7 +157,7 @@ def history_context(
     self_url: str,
     json_url: str,
     inspector: bool = False,
-    scans: ScanTally | None = None,
+    scans: Tally | None = None,
     pins: ProofPins | None = None,
     many_scans: int = MANY_SCANS,
 ) -> dict[str, Any]:

@@ -12,26 +12,18 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from gateway.pages.vocabulary import BAD, GOOD
 from gateway.pages.words import Words, instant
+from traceledger.lookup.scans import Tally
 
-__all__ = ["ProofPins", "ScanTally", "history_view", "lang_href", "safe_href"]
+__all__ = ["ProofPins", "history_view", "lang_href", "safe_href"]
 
 MAX_DEPTH: Final = 8  # ingredient tree levels shown
 MAX_TEXT: Final = 600  # longer values are cut: a hostile sender must not flood the page
 LEVELS: Final = ("instance", "lot", "class", "container", "location")
-
-
-@dataclass(frozen=True, slots=True)
-class ScanTally:
-    """How often a serialized item's code was looked up, and since when."""
-
-    count: int
-    first: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +324,7 @@ def _sold(events: list[Mapping[str, Any]]) -> bool:
 
 
 def _scans(
-    tally: ScanTally | None, history: Mapping[str, Any], events: list[Mapping[str, Any]], many: int
+    tally: Tally | None, history: Mapping[str, Any], events: list[Mapping[str, Any]], many: int
 ) -> dict[str, Any] | None:
     """The look-up count of a serialized item, prominent when it is high or when the item
     should no longer be in anyone's hands: a copied code is scanned by many shoppers."""
@@ -355,7 +347,7 @@ def history_view(
     *,
     json_url: str,
     inspector: bool,
-    scans: ScanTally | None,
+    scans: Tally | None,
     many_scans: int,
 ) -> dict[str, Any]:
     """Everything the history template shows, each section None or empty when it has

@@ -154,7 +154,7 @@ async def lookup(request: web.Request) -> web.StreamResponse:
         self_url=f"{page_url}?{request.query_string}" if request.query_string else page_url,
         json_url=page_url + "?format=json",
         inspector=access is not None,
-        scans=None if tally is None else pages.ScanTally(tally.count, tally.first),
+        scans=tally,
         pins=proof_pins(request.app[LEDGER]),
         many_scans=request.app[SETTINGS].scan_warning_count,
     )
