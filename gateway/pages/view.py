@@ -314,30 +314,42 @@ def pins_of(history: Mapping[str, Any]) -> ProofPins:
     return ProofPins(tuple(dict.fromkeys(k for k in keys if k)))
 
 
-def _sold(events: list[Mapping[str, Any]]) -> bool:
-    return any(
-        text(e, "relation") == "item"
+def _sale(w: Words, events: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The item's own record of being sold to a shopper (the last one), if any."""
+    sales = [
+        e
+        for e in events
+        if text(e, "relation") == "item"
         and text(e, "disposition") == "retail_sold"
         and e.get("erroneous") is not True
-        for e in events
-    )
+    ]
+    if not sales:
+        return None
+    when = text(sales[-1], "eventTime")
+    day = w.day(when, text(sales[-1], "eventTimeZoneOffset")) if when else ""
+    return {"by": text(mapping(sales[-1], "who"), "name"), "day": day}
 
 
 def _scans(
-    tally: Tally | None, history: Mapping[str, Any], events: list[Mapping[str, Any]], many: int
+    w: Words,
+    tally: Tally | None,
+    history: Mapping[str, Any],
+    events: list[Mapping[str, Any]],
+    many: int,
 ) -> dict[str, Any] | None:
-    """The look-up count of a serialized item, prominent when it is high or when the item
-    should no longer be in anyone's hands: a copied code is scanned by many shoppers."""
+    """The look-up count of a serialized item: prominent when it is high, or when the
+    item should no longer be looked up by new buyers (sold, destroyed), for a copied code
+    is looked up by every buyer of a fake."""
     if tally is None or text(mapping(history, "identifier"), "serial") is None:
         return None
-    sold = _sold(events)
+    sale = _sale(w, events)
     destroyed = mapping(history, "status").get("destroyed") is True
     return {
         "count": tally.count,
         "first": tally.first.isoformat(),
-        "sold": sold,
+        "sale": sale,
         "destroyed": destroyed,
-        "prominent": tally.count >= many or ((sold or destroyed) and tally.count > 1),
+        "prominent": tally.count >= many or sale is not None or destroyed,
     }
 
 
@@ -358,7 +370,7 @@ def history_view(
     return {
         "inspector": inspector,
         "status": _status(history, bool(events)),
-        "scans": _scans(scans, history, events, many_scans),
+        "scans": _scans(w, scans, history, events, many_scans),
         "product": _product(history),
         "inspections": _inspections(history),
         "origin": _origin(history),

@@ -73,12 +73,13 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize(
-    ("lang", "verified", "recall", "produced", "looked_up"),
+    ("lang", "verified", "recall", "produced", "looked_up", "sold"),
     [
         ("zh", "已核验：{n} 条记录，", "本产品已被召回", "生产时间",
-         "此码已被查询 1 次，首次查询于"),
+         "此码已被查询 1 次，首次查询于", "由 Jing'an Fresh Market 静安鲜选超市 售出"),
         ("en", "Verified: {n} records, checkpoint of ", "This product has been recalled",
-         "Produced", "This code has been looked up 1 time, first on"),
+         "Produced", "This code has been looked up 1 time, first on",
+         "This item is recorded as sold by Jing'an Fresh Market"),
     ],
 )  # fmt: skip
 async def test_the_demo_page_proves_itself_at_phone_width(
@@ -90,6 +91,7 @@ async def test_the_demo_page_proves_itself_at_phone_width(
     recall: str,
     produced: str,
     looked_up: str,
+    sold: str,
 ) -> None:
     page = await browser.page()
     await page.goto(f"{demo}{CAN}?lang={lang}")
@@ -101,6 +103,7 @@ async def test_the_demo_page_proves_itself_at_phone_width(
     assert ORIGIN in status
     assert recall in shown
     assert looked_up in shown
+    assert sold in shown  # the can was sold in Jing'an: a buyer elsewhere holds a copy
     assert "urn:epc:" not in shown
     # One production time: the origin card's is the commissioning event's, to the minute.
     when = await page.evaluate(

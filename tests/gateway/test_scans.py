@@ -16,8 +16,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.keys import LEDGER
+from gateway.pages import render_history
+from tests.gateway.test_pages import JSON_URL, SELF_URL, _event, blended_recalled_import
 from tests.lookup.test_history import BLEND_DL, CAN_DL, tell_story
 from traceledger.accounts import tokens
+from traceledger.lookup.scans import Tally
 from traceledger.settings import Settings
 
 Client = TestClient[web.Request, web.Application]
@@ -147,3 +150,25 @@ async def test_inspectors_list_the_most_looked_up_serials_of_a_lot(client: Clien
     ]
     bad = await client.get("/v1/scans" + LOT_DL + "?limit=x", headers=auth)
     assert bad.status == 400
+
+
+def test_a_sold_or_destroyed_items_count_is_a_warning_from_the_first_look_up() -> None:
+    """A buyer elsewhere holding a sold item's code holds a copy: say so at once."""
+    now = datetime.now(UTC)
+    once = Tally(1, now, now)
+    history = blended_recalled_import()
+    quiet = render_history(history, "en", self_url=SELF_URL, json_url=JSON_URL, scans=once)
+    assert "This code has been looked up 1 time, first on " in quiet
+    assert 'id="scans"' not in quiet
+    history["events"].append(
+        _event(50, bizStep="retail_selling", disposition="retail_sold",
+               eventTime="2026-09-25T04:00:00Z", eventTimeZoneOffset="+08:00",
+               who={"name": "联华超市 徐汇店", "role": "enterprise"})
+    )  # fmt: skip
+    sold = render_history(history, "zh", self_url=SELF_URL, json_url=JSON_URL, scans=once)
+    assert sold.index('id="scans"') < sold.index('id="product"')
+    assert "记录显示本产品已于 2026年9月25日 由 联华超市 徐汇店 售出。" in sold
+    history["events"].pop()
+    history["status"]["destroyed"] = True
+    gone = render_history(history, "en", self_url=SELF_URL, json_url=JSON_URL, scans=once)
+    assert "recorded as destroyed: it should not be in anyone" in gone
