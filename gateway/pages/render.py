@@ -123,6 +123,9 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates are read once per process, so they never disagree with the code that
+        # fills them (a restart shows an edited template).
+        auto_reload=False,
     )
     # Not "newstyle": these callables fill in (and escape) the placeholders themselves,
     # through _finalize like every other value.

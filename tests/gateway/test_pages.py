@@ -322,7 +322,7 @@ def test_zh_page_warns_of_the_recall_first_and_tells_the_whole_story() -> None:
     assert "BioGro Organic" in page
     assert "BG-2026-1187" in page
     assert "入境货物检验检疫证明" in page
-    # verification: the browser checks the proofs (see test_page_proofs.py)
+    # verification: the browser checks the proofs (test_page_browser.py, test_proof_script.py)
     assert 'id="proof-status"' in page
     assert "可对照平台签名的检查点（日志大小 42）离线核验" in page
     assert "另有 2 条最新记录尚未纳入检查点" in page
