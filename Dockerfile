@@ -2,7 +2,8 @@
 # the embedded PostgreSQL is for laptops, not containers.
 FROM python:3.12-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+# setup.py compiles the page catalogs (gettext .po -> .mo) at install.
+COPY pyproject.toml setup.py README.md ./
 COPY traceledger ./traceledger
 COPY gateway ./gateway
 COPY schemas ./schemas

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp_jinja2
 from aiohttp import web
 
+from gateway import pages
 from gateway.clients.witness import HttpWitnessTransport
 from gateway.keys import CAPTURE, HISTORY, LEDGER, OPERATOR_TOKEN, READ_POOL, SETTINGS, TRACE
 from gateway.observability import observability_middleware, setup_observability
@@ -19,6 +21,7 @@ from gateway.routes import lookup as lookup_routes
 from gateway.routes import port as port_routes
 from gateway.routes import qr as qr_routes
 from gateway.routes import query as query_routes
+from gateway.routes import scans as scan_routes
 from gateway.routes import trace as trace_routes
 from traceledger.accounts.tokens import load_or_create_token
 from traceledger.ingest.capture import CaptureService
@@ -75,6 +78,7 @@ _LOOKUP_ROUTES = (
     qr_routes.routes,
     trace_routes.routes,
     query_routes.routes,
+    scan_routes.routes,
 )
 
 
@@ -121,6 +125,8 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[observability_middleware, problem_middleware])
     app[SETTINGS] = settings
     app[BODY_BUDGET] = BodyBudget(settings.max_buffered_body_bytes)
+    # The pages' templates and catalogs (gateway/pages), rendered through aiohttp-jinja2.
+    app[aiohttp_jinja2.APP_KEY] = pages.environment()
     setup_observability(app)
     app.cleanup_ctx.append(_ledger_ctx)
     served, refused = _role_routes(settings.role)

@@ -118,3 +118,17 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
         ) from exc
     finally:
         budget.used -= reserved
+
+
+def client_address(request: web.Request) -> str:
+    """The address of whoever sent the request: the peer, or behind a trusted reverse
+    proxy (TRACELEDGER_TRUSTED_PROXIES) the nearest untrusted X-Forwarded-For hop."""
+    trusted = request.app[SETTINGS].trusted_proxies
+    peer = request.remote or ""
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed(hops):
+        if hop and hop not in trusted:
+            return hop
+    return peer

@@ -13,8 +13,10 @@ with prebuilt answers off, asking for items never asked before (each answer asse
 live: the cost for an item whose answer is not built yet); then, with them on, asking
 for other unseen items once each, with Zipf-skewed popularity (some products are scanned
 far more than others), and for the items the warm-up asked for (every answer in the
-in-memory cache). The baseline is one indexed SELECT on event_keys for the same items at
-the same concurrency, in the same run. Uses DATABASE_URL if set, else an embedded server.
+in-memory cache), and for the latter as the shopper's page (HTML from the templates).
+Last, with look-ups not counted (TRACELEDGER_COUNT_SCANS=0), what counting them costs.
+The baseline is one indexed SELECT on event_keys for the same items at the same
+concurrency, in the same run. Uses DATABASE_URL if set, else an embedded server.
 """
 
 from __future__ import annotations
@@ -174,14 +176,15 @@ async def main(args: argparse.Namespace) -> None:
         # runs ask for different items.
         unseen = list(range(len(warm), args.items))
         random.Random(3).shuffle(unseen)
-        half = len(unseen) // 2
-        cold_live, cold = iter(unseen[half:]), iter(unseen[:half])
+        third = len(unseen) // 3
+        cold_live, cold = iter(unseen[:third]), iter(unseen[2 * third :])
+        cold_uncounted = iter(unseen[third : 2 * third])
         connector = aiohttp.TCPConnector(limit=args.clients)
         async with aiohttp.ClientSession(connector=connector) as http:
 
-            def lookup(base: str) -> Callable[[int], Awaitable[None]]:
+            def lookup(base: str, fmt: str = "json") -> Callable[[int], Awaitable[None]]:
                 async def get(n: int) -> None:
-                    async with http.get(f"{base}/01/{GTIN}/21/{n}?format=json") as r:
+                    async with http.get(f"{base}/01/{GTIN}/21/{n}?format={fmt}") as r:
                         body = await r.read()
                         assert r.status == 200, body[:300]
 
@@ -227,8 +230,32 @@ async def main(args: argparse.Namespace) -> None:
                         f"lookup, {len(warm):,} items in memory",
                         *await measure(get, warm, args.clients, args.seconds),
                     ),
+                    # The same as the shopper's page: the templates rendered each time.
+                    (
+                        f"page (HTML), {len(warm):,} items in memory",
+                        *await measure(lookup(base, "html"), warm, args.clients, args.seconds),
+                    ),
                 ]
                 await pool.close()
+            # What counting look-ups (traceledger/lookup/scans.py) costs: the same runs
+            # without it.
+            async with served(url, tmp / "home", {"TRACELEDGER_COUNT_SCANS": "0"}) as base:
+                get = lookup(base)
+                await measure(get, warm, args.clients, 3)
+                unseen_rows = [
+                    (
+                        "lookup, each item once, scans not counted",
+                        *await measure(
+                            get, lambda: next(cold_uncounted), args.clients, args.seconds
+                        ),
+                    ),
+                    (
+                        f"lookup, {len(warm):,} items in memory, scans not counted",
+                        *await measure(get, warm, args.clients, args.seconds),
+                    ),
+                ]
+                rows[3:3] = unseen_rows[:1]
+                rows.append(unseen_rows[1])
         print(
             f"\n== lookups at {args.events:,} events over {args.items:,} items, "
             f"{args.clients} concurrent clients, {args.seconds:g}s each"

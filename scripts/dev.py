@@ -54,8 +54,15 @@ def run(args: list[str]) -> int:
 
 # Programs the tests run, and the Debian package of each: zbarimg decodes the QR codes the
 # service draws, rsvg-convert turns its SVG codes into pictures zbarimg can read, chromium
-# screenshots the pages at phone width (about 80 s to install, once).
-TEST_TOOLS = {"zbarimg": "zbar-tools", "rsvg-convert": "librsvg2-bin", "chromium": "chromium"}
+# loads the pages at phone width and runs their proof script (about 80 s to install,
+# once), node runs the proof script's own tests, npm installs axe-core.
+TEST_TOOLS = {
+    "zbarimg": "zbar-tools",
+    "rsvg-convert": "librsvg2-bin",
+    "chromium": "chromium",
+    "node": "nodejs",
+    "npm": "npm",
+}
 
 
 def ensure_test_tools() -> None:
@@ -80,9 +87,34 @@ def ensure_test_tools() -> None:
             )
 
 
+# What the page tests run inside Chromium (tests/js/package.json: axe-core), from npm.
+JS_TOOLS = ROOT / "tests" / "js"
+
+
+def ensure_js_tools() -> None:
+    """`npm ci` in tests/js when its lock file changed; the tests that need it skip
+    (saying so) when npm is missing."""
+    npm = shutil.which("npm")
+    lock = JS_TOOLS / "package-lock.json"
+    stamp = JS_TOOLS / "node_modules" / ".installed"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    if npm is None:
+        print("warning: npm not found; the accessibility test will be skipped", file=sys.stderr)
+        return
+    try:
+        _run(npm, "ci", "--prefix", JS_TOOLS, "--no-audit", "--no-fund", "--loglevel=error")
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"warning: npm could not install tests/js: {exc}", file=sys.stderr)
+        return
+    stamp.write_text(digest)
+
+
 def test(args: list[str]) -> int:
     ensure_venv("test")
     ensure_test_tools()
+    ensure_js_tools()
     _run(BIN / "ruff", "check", ".")
     _run(BIN / "ruff", "format", "--check", ".")
     _run(BIN / "mypy")

@@ -1,5 +1,6 @@
 """The composition root: the ledger as one object that opens the database and the log
-and starts every background worker (integrator, indexer, cosigner, prebuilder)."""
+and starts every background worker (integrator, indexer, cosigner, prebuilder, scan
+counter)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from traceledger.log.sequencer import Sequencer
 from traceledger.log.shards import Shard, open_past_shards
 from traceledger.lookup.history import HistoryService
 from traceledger.lookup.prebuilder import Prebuilder
+from traceledger.lookup.scans import ScanCounter, ScanFlusher
 from traceledger.settings import Settings
 from traceledger.store import embedded
 from traceledger.store.pool import connect_pool
@@ -53,6 +55,8 @@ class Ledger:
     indexer: Indexer | None = None
     cosigner: Cosigner | None = None
     prebuilder: Prebuilder | None = None
+    # Look-ups of serialized items (roles serving lookups; None with count_scans off).
+    scans: ScanCounter | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -100,6 +104,12 @@ class Ledger:
             )
             if integrate and signer is not None:
                 await ledger._start_workers(stack, signer, witness_transport)
+            if integrate and settings.count_scans and settings.role != "ingest":
+                # Whoever serves lookups counts them and writes the counts to the primary.
+                ledger.scans = ScanCounter(pool, read_pool)
+                await stack.enter_async_context(
+                    ScanFlusher(ledger.scans, settings.checkpoint_interval)
+                )
             if not lookup:
                 await stack.enter_async_context(ledger.sequencer)
             if integrate and signer is not None and settings.prebuild_answers:

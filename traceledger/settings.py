@@ -80,6 +80,13 @@ class Settings:
     # Earlier, frozen logs (DSNs, newest first) that lookups read beside the current one
     # (traceledger/shards.py); each keeps its own origin and key in its own database.
     past_shards: tuple[str, ...] = ()
+    # Count look-ups of serialized items (traceledger/lookup/scans.py), and how many make
+    # the count a warning on the page (a copied code is scanned by every buyer of a fake).
+    count_scans: bool = True
+    scan_warning_count: int = 10
+    # Reverse proxies (IP addresses) whose X-Forwarded-For names the client: the scan
+    # counter counts each client once a minute per code, so it must see real clients.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         WitnessPolicy.of(self.witnesses, self.witness_quorum)  # raises if inconsistent
@@ -96,6 +103,7 @@ class Settings:
         _bounded("lookup_cache_bytes", self.lookup_cache_bytes, 0, 64 * 1024**3)
         _bounded("lookup_cache_seconds", self.lookup_cache_seconds, 0, 86400)
         _bounded("max_replica_lag", self.max_replica_lag, 0, 7 * 86400)
+        _bounded("scan_warning_count", self.scan_warning_count, 2, 1_000_000)
         if self.role not in ROLES:
             raise ConfigError(f"role {self.role!r} must be one of {', '.join(ROLES)}")
         if self.read_database_url and not self.database_url:
@@ -179,11 +187,19 @@ class Settings:
             values["past_shards"] = tuple(
                 d.strip() for d in env["TRACELEDGER_PAST_SHARDS"].split(",") if d.strip()
             )
-        if "TRACELEDGER_PREBUILD_ANSWERS" in env:
-            flag = env["TRACELEDGER_PREBUILD_ANSWERS"].strip().lower()
-            if flag not in ("0", "1", "true", "false", "yes", "no"):
-                raise ConfigError("TRACELEDGER_PREBUILD_ANSWERS must be 1 or 0")
-            values["prebuild_answers"] = flag in ("1", "true", "yes")
+        for name, var in (
+            ("prebuild_answers", "TRACELEDGER_PREBUILD_ANSWERS"),
+            ("count_scans", "TRACELEDGER_COUNT_SCANS"),
+        ):
+            if var in env:
+                flag = env[var].strip().lower()
+                if flag not in ("0", "1", "true", "false", "yes", "no"):
+                    raise ConfigError(f"{var} must be 1 or 0")
+                values[name] = flag in ("1", "true", "yes")
+        if env.get("TRACELEDGER_TRUSTED_PROXIES"):
+            values["trusted_proxies"] = tuple(
+                p.strip() for p in env["TRACELEDGER_TRUSTED_PROXIES"].split(",") if p.strip()
+            )
         if "TRACELEDGER_OPERATOR_TOKEN" in env:
             values["operator_token"] = env["TRACELEDGER_OPERATOR_TOKEN"]
         for name, var in (
@@ -195,6 +211,7 @@ class Settings:
             ("lookup_cache_bytes", "TRACELEDGER_LOOKUP_CACHE_BYTES"),
             ("lookup_cache_seconds", "TRACELEDGER_LOOKUP_CACHE_SECONDS"),
             ("max_replica_lag", "TRACELEDGER_MAX_REPLICA_LAG"),
+            ("scan_warning_count", "TRACELEDGER_SCAN_WARNING_COUNT"),
         ):
             if var in env:
                 try:

@@ -10,14 +10,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp_jinja2
 from aiohttp import web
 
 from gateway import pages
 from gateway.auth import audit, optional_access
-from gateway.keys import HISTORY
+from gateway.keys import HISTORY, LEDGER, SETTINGS
 from gateway.params import digital_link_key, public_base, raw_path_between
 from gateway.problems import ProblemError, problem_for
+from gateway.routes.scans import count_lookup
 from traceledger.errors import NotFoundError, TraceledgerError
+from traceledger.ledger import Ledger
+from traceledger.lookup.scans import Tally
 from traceledger.standards.gs1 import GS1Key
 
 routes = web.RouteTableDef()
@@ -85,6 +89,34 @@ def linkset(key: GS1Key, base: str, history: dict[str, Any] | None) -> dict[str,
     return {"linkset": [links]}
 
 
+def proof_pins(ledger: Ledger) -> pages.ProofPins:
+    """The keys the page's script checks answers with: this ledger's own configuration
+    (every log's key, the witnesses'), never what an answer says about itself."""
+    policy = ledger.settings.witness_policy
+    return pages.ProofPins(
+        (ledger.verifier.encode(), *(s.verifier.encode() for s in ledger.past)),
+        tuple(policy.keys) if policy is not None else (),
+        policy.quorum if policy is not None else 0,
+    )
+
+
+def with_scans(body: bytes, tally: Tally | None) -> bytes:
+    """The JSON answer with `scans` added (the cached bytes are not parsed again)."""
+    if tally is None:
+        return body
+    scans = {"count": tally.count, "first": tally.first.isoformat()}
+    return body[:-1] + b',"scans":' + json.dumps(scans).encode() + b"}"
+
+
+def _problem_page(request: web.Request, problem: ProblemError, lang: str) -> web.Response:
+    context = pages.problem_context(problem.kind.status, problem.kind.title, problem.detail, lang)
+    response = aiohttp_jinja2.render_template(
+        "problem.html", request, context, status=problem.kind.status
+    )
+    response.headers["Content-Security-Policy"] = pages.CONTENT_SECURITY_POLICY
+    return response
+
+
 async def lookup(request: web.Request) -> web.StreamResponse:
     html = wants_html(request)
     lang = pages.pick_language(request.headers.get("Accept-Language"), request.query.get("lang"))
@@ -101,43 +133,45 @@ async def lookup(request: web.Request) -> web.StreamResponse:
             return web.Response(text=json.dumps(links), content_type=LINKSET_JSON)
         found_now = await service.lookup(key, inspector=access is not None)
         await audit(request, 200)
+        # Shoppers' look-ups only: an inspector's is no sign of a copied code.
+        tally = None if access is not None else await count_lookup(request, key)
     except (TraceledgerError, ProblemError) as exc:
         problem = exc if isinstance(exc, ProblemError) else problem_for(exc)
         await audit(request, problem.kind.status)
         if not html:
             raise problem from exc
-        return web.Response(
-            status=problem.kind.status,
-            content_type="text/html",
-            charset="utf-8",
-            text=pages.render_problem_page(
-                problem.kind.status, problem.kind.title, problem.detail, lang
-            ),
-            headers={"Content-Security-Policy": pages.CONTENT_SECURITY_POLICY},
-        )
+        return _problem_page(request, problem, lang)
     if not html:
         return web.Response(
-            body=service.cache.body(found_now, request.path),
+            body=with_scans(service.cache.body(found_now, request.path), tally),
             content_type="application/json",
             headers={"Vary": "Accept, Authorization"},
         )
-    history = found_now.with_input(request.path)
     page_url = public_base(request) + raw_path_between(request)
-    self_url = f"{page_url}?{request.query_string}" if request.query_string else page_url
+    context = pages.history_context(
+        found_now.with_input(request.path),
+        lang,
+        self_url=f"{page_url}?{request.query_string}" if request.query_string else page_url,
+        json_url=page_url + "?format=json",
+        inspector=access is not None,
+        scans=tally,
+        pins=proof_pins(request.app[LEDGER]),
+        many_scans=request.app[SETTINGS].scan_warning_count,
+    )
+    response = aiohttp_jinja2.render_template("history.html", request, context)
+    response.headers["Vary"] = "Accept, Accept-Language, Authorization"
+    response.headers["Content-Security-Policy"] = pages.CONTENT_SECURITY_POLICY
+    return response
+
+
+@routes.get(pages.SCRIPT_PATH)
+async def proof_script(request: web.Request) -> web.Response:
+    """The page's proof checker; its URL names its content, so it is cached for good."""
     return web.Response(
-        text=pages.render_history(
-            history,
-            lang,
-            self_url=self_url,
-            json_url=page_url + "?format=json",
-            inspector=access is not None,
-        ),
-        content_type="text/html",
+        body=pages.SCRIPT_SOURCE,
+        content_type="text/javascript",
         charset="utf-8",
-        headers={
-            "Vary": "Accept, Accept-Language, Authorization",
-            "Content-Security-Policy": pages.CONTENT_SECURITY_POLICY,
-        },
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
     )
 
 

@@ -15,14 +15,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from gateway import i18n
 from gateway.pages import (
     CONTENT_SECURITY_POLICY,
     CSS,
+    SCRIPT_PATH,
     pick_language,
     render_history,
     render_problem_page,
 )
+from gateway.pages.catalogs import languages
+from gateway.pages.vocabulary import BIZ_STEPS, DISPOSITIONS
+from gateway.pages.words import words
 from traceledger.standards import cbv
 
 KEY = "01/09506000134352/10/LOT1/21/ABC"
@@ -254,18 +257,21 @@ class _Tags(HTMLParser):
         super().__init__()
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.style_text: list[str] = []
-        self._in_style = False
+        self.script_text: list[str] = []
+        self._in: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
-        self._in_style = tag == "style"
+        self._in = tag
 
     def handle_endtag(self, tag: str) -> None:
-        self._in_style = False
+        self._in = None
 
     def handle_data(self, data: str) -> None:
-        if self._in_style:
+        if self._in == "style":
             self.style_text.append(data)
+        if self._in == "script":
+            self.script_text.append(data)
 
 
 def parse(page: str) -> _Tags:
@@ -316,8 +322,9 @@ def test_zh_page_warns_of_the_recall_first_and_tells_the_whole_story() -> None:
     assert "BioGro Organic" in page
     assert "BG-2026-1187" in page
     assert "入境货物检验检疫证明" in page
-    # verification
-    assert "已对照检查点 42 验证" in page
+    # verification: the browser checks the proofs (test_page_browser.py, test_proof_script.py)
+    assert 'id="proof-status"' in page
+    assert "可对照平台签名的检查点（日志大小 42）离线核验" in page
     assert "另有 2 条最新记录尚未纳入检查点" in page
     command = f"traceledger verify-history '{JSON_URL}' --key {VERIFIER_KEY}"
     assert html.escape(command) in page
@@ -338,7 +345,7 @@ def test_en_page_names_the_same_facts_in_english() -> None:
     assert "Via ingredient lot GTIN 09506000134352 · Lot HNY-A" in page
     assert "Via container SSCC 395060001000000017" in page
     assert '<span class="badge good">Conformant</span>' in page
-    assert "Verified against checkpoint 42" in page
+    assert "signed checkpoint of log size 42" in page
     assert "Some details are visible to inspectors only" in page
     assert "Certificates" in page
 
@@ -398,17 +405,18 @@ def test_clean_history_says_no_recall_on_record() -> None:
 def test_product_with_no_events_renders_and_claims_nothing() -> None:
     for lang in ("zh", "en"):
         page = render(no_events(), lang)
-        assert text_in(page, lang, "no_events")
-        assert text_in(page, lang, "unnamed")
-        assert text_in(page, lang, "not_verified")
-        assert not text_in(page, lang, "ok_title")
+        assert text_in(page, lang, "No journey records yet.")
+        assert text_in(page, lang, "Unnamed product")
+        assert text_in(page, lang, "There are no records to verify yet.")
+        assert not text_in(page, lang, "No recall or safety action on record")
         assert "09506000134369" in page
         assert 'class="timeline"' not in page
+        assert 'id="proof-status"' not in page  # nothing to check
         assert 'href="/checkpoint"' in page
 
 
-def text_in(page: str, lang: str, key: str) -> bool:
-    return i18n.text("zh" if lang == "zh" else "en", key) in page
+def text_in(page: str, lang: str, message: str) -> bool:
+    return words(lang).gettext(message) in page
 
 
 def test_malformed_history_does_not_crash_the_page() -> None:
@@ -457,15 +465,16 @@ def hostile_history() -> dict[str, Any]:
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_hostile_values_are_escaped_everywhere(lang: str) -> None:
     page = render(hostile_history(), lang, inspector=lang == "en")
-    assert "<script" not in page.lower()
+    assert page.lower().count("<script") == 1  # the page's own proof script, below
     assert "<img" not in page.lower()
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     parsed = parse(page)
     allowed = {
         "html", "head", "meta", "title", "style", "link", "body", "header", "div", "strong",
         "span", "nav", "a", "main", "section", "h1", "h2", "h3", "p", "ul", "ol", "li", "dl",
-        "dt", "dd", "details", "summary", "code", "pre", "time", "b", "br",
+        "dt", "dd", "details", "summary", "code", "pre", "time", "b", "br", "script",
     }  # fmt: skip
+    assert only_our_script(parsed)
     for tag, attrs in parsed.tags:
         assert tag in allowed, tag
         for name in attrs:
@@ -492,11 +501,24 @@ def test_page_loads_nothing_from_other_hosts(lang: str) -> None:
         assert not parts.scheme, target
         assert not parts.netloc, target
         assert not target.startswith("//"), target
-    # no resources at all: styling is the one inline element
-    assert not any(tag in ("script", "img", "iframe", "object") for tag, _ in parsed.tags)
+    # no other resources: styling is the one inline element, the one script is ours
+    assert only_our_script(parsed)
+    assert not any(tag in ("img", "iframe", "object") for tag, _ in parsed.tags)
     assert not [a for tag, a in parsed.tags if tag == "link" and a.get("rel") == "stylesheet"]
     assert "url(" not in CSS
     assert "@import" not in CSS
+
+
+def only_our_script(parsed: _Tags) -> bool:
+    """The page's one script: the proof checker, from this site, as a module, pinned by
+    its hash, with no inline code."""
+    scripts = [attrs for tag, attrs in parsed.tags if tag == "script"]
+    return (
+        scripts
+        == [{"type": "module", "src": SCRIPT_PATH, "integrity": scripts[0].get("integrity")}]
+        and not parsed.script_text
+        and str(scripts[0].get("integrity")).startswith("sha384-")
+    )
 
 
 def test_javascript_json_url_becomes_inert() -> None:
@@ -512,7 +534,9 @@ def test_inline_style_matches_the_content_security_policy_hash() -> None:
     digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
     assert f"'sha256-{digest}'" in CONTENT_SECURITY_POLICY
     assert "default-src 'none'" in CONTENT_SECURITY_POLICY
-    assert "script-src" not in CONTENT_SECURITY_POLICY  # falls back to 'none'
+    # Scripts only from this site (the proof checker), never inline.
+    assert "script-src 'self';" in CONTENT_SECURITY_POLICY
+    assert "unsafe" not in CONTENT_SECURITY_POLICY
 
 
 # --- language --------------------------------------------------------------------------------
@@ -568,13 +592,19 @@ def test_pick_language(header: str | None, query: str | None, expected: str) -> 
     assert pick_language(header, query) == expected
 
 
-def test_every_cbv_step_and_disposition_has_both_labels() -> None:
-    assert set(cbv.BIZ_STEPS) <= set(i18n.BIZ_STEPS)
-    assert set(cbv.DISPOSITIONS) <= set(i18n.DISPOSITIONS)
-    for zh, en in [*i18n.STRINGS.values(), *i18n.BIZ_STEPS.values(), *i18n.DISPOSITIONS.values()]:
-        assert zh
-        assert en
-        assert set(re.findall(r"\{\w+\}", zh)) == set(re.findall(r"\{\w+\}", en))
+def test_every_cbv_step_and_disposition_has_a_label_in_every_language() -> None:
+    assert set(cbv.BIZ_STEPS) <= set(BIZ_STEPS)
+    assert set(cbv.DISPOSITIONS) <= set(DISPOSITIONS)
+    assert set(languages()) >= {"zh", "en"}
+    for lang in languages():
+        shown = words(lang)
+        labels = {step: shown.step(step, None, None) for step in cbv.BIZ_STEPS} | {
+            value: shown.disposition(value) for value in cbv.DISPOSITIONS
+        }
+        assert all(labels.values())
+        if lang != "en":  # English is the source language: its labels are the msgids
+            source = {k: msgid for k, (_context, msgid) in {**BIZ_STEPS, **DISPOSITIONS}.items()}
+            assert not [k for k, label in labels.items() if label == source[k]], lang
 
 
 def test_unknown_step_and_country_are_shown_as_given() -> None:
