@@ -8,8 +8,6 @@ inspectors and regulators (bearer token; every query is audited).
 from __future__ import annotations
 
 from aiohttp import web
-from traceledger.ingest.catalogs.document import CATALOGS, port_key
-from traceledger.ingest.catalogs.publishing import CatalogPublisher
 
 from gateway.auth import official
 from gateway.keys import LEDGER, READ_POOL, SETTINGS
@@ -21,6 +19,8 @@ from gateway.problems import (
 )
 from gateway.routes.capture import read_limited
 from traceledger.errors import IdentifierError
+from traceledger.ingest.catalogs.document import CATALOGS, port_key
+from traceledger.ingest.catalogs.publishing import CatalogPublisher
 from traceledger.inspect.catalogs.arrivals import ArrivalSampler
 from traceledger.inspect.catalogs.sampling import DEFAULT_BASE_RATE
 from traceledger.inspect.catalogs.versions import CatalogReader
