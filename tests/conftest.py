@@ -13,8 +13,9 @@ import socket
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -28,6 +29,7 @@ from gateway.app import create_app
 from traceledger.ledger import Ledger
 from traceledger.settings import Settings
 
+T = TypeVar("T")
 SERVER_ENV = "TRACELEDGER_TEST_DATABASE_URL"
 ROOT = Path(__file__).resolve().parent.parent
 # GS1's EPCIS schema, examples and REST binding, beside the checkout when present (CI).
@@ -120,6 +122,18 @@ async def client(settings: Settings) -> AsyncIterator[TestClient[web.Request, we
         yield test_client
 
 
+async def poll(what: str, check: Callable[[], Awaitable[T | None]], within: float = 60.0) -> T:
+    """Call `check` every 50 ms until it returns something truthy, and return that;
+    TimeoutError naming `what` after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not (found := await check()):
+        if loop.time() > deadline:
+            raise TimeoutError(f"{what}: not within {within}s")
+        await asyncio.sleep(0.05)
+    return found
+
+
 async def wait_for_checkpoint(ledger: Ledger, size: int, within: float = 30.0) -> None:
     """Wait until the integrator has signed a checkpoint covering `size` entries."""
     loop = asyncio.get_running_loop()
@@ -133,6 +147,18 @@ async def wait_for_checkpoint(ledger: Ledger, size: int, within: float = 30.0) -
         if loop.time() > deadline:
             raise TimeoutError(f"no checkpoint of size {size} within {within}s")
         await asyncio.sleep(0.02)
+
+
+async def failed_rounds(ledger: Ledger, count: int, within: float = 30.0) -> None:
+    """Wait until the integrator has failed `count` rounds in a row (it retries with a
+    backoff, so three take well under a second at the tests' interval)."""
+    integrator = ledger.integrator
+    assert integrator is not None
+
+    async def failed() -> bool:
+        return integrator.task.consecutive_failures >= count
+
+    await poll(f"{count} failed integration rounds", failed, within)
 
 
 async def wait_for_index(ledger: Ledger, size: int, within: float = 30.0) -> None:

@@ -25,6 +25,7 @@ from traceledger.lookup.history import HistoryService
 from traceledger.lookup.prebuilder import Prebuilder
 from traceledger.settings import Settings
 from traceledger.store import embedded
+from traceledger.store.leader import LeaderTask
 from traceledger.store.pool import connect_pool
 from traceledger.tlog.note import Signer, Verifier
 
@@ -53,6 +54,15 @@ class Ledger:
     indexer: Indexer | None = None
     cosigner: Cosigner | None = None
     prebuilder: Prebuilder | None = None
+
+    def workers(self) -> dict[str, LeaderTask | None]:
+        """Every background worker by name; None where this process does not run it."""
+        return {
+            "integrator": self.integrator.task if self.integrator else None,
+            "indexer": self.indexer.task if self.indexer else None,
+            "prebuilder": self.prebuilder.task if self.prebuilder else None,
+            "cosigner": self.cosigner.task if self.cosigner else None,
+        }
 
     @classmethod
     @contextlib.asynccontextmanager
