@@ -15,7 +15,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -184,15 +184,10 @@ async def settled(ledger: Ledger, size: int | None = None, within: float = 30.0)
 
 
 def cli_args(settings: Settings) -> list[str]:
-    """The CLI's global options pointing at this test's ledger."""
-    return [
-        "--home",
-        str(settings.home),
-        "--database-url",
-        str(settings.database_url),
-        "--origin",
-        settings.origin,
-    ]
+    """The CLI's global options pointing at this test's ledger (without a database URL:
+    the embedded PostgreSQL in its home)."""
+    database = ["--database-url", settings.database_url] if settings.database_url else []
+    return ["--home", str(settings.home), *database, "--origin", settings.origin]
 
 
 def free_port() -> int:
@@ -204,35 +199,53 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    settings: Settings, command: str = "serve", **env: str
+    settings: Settings, command: str = "serve", *, within: float = 60.0, **env: str
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """`traceledger <command>` in its own process; yields it and its base URL once it
-    answers, and kills it on the way out if the test has not stopped it."""
+    """`traceledger <command>` in its own process; yields it and its base URL once
+    /healthz answers, and kills it on the way out if the test has not stopped it. A
+    process that exits first, or does not answer within `within` seconds, fails the
+    test with the end of its log."""
     port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        *cli_args(settings),
-        command,
-        "--port",
-        str(port),
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(base + "/healthz") as response:
-                        if response.status == 200:
-                            break
-                await asyncio.sleep(0.1)
-        yield proc, base
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    with tempfile.TemporaryFile() as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            *cli_args(settings),
+            command,
+            "--port",
+            str(port),
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            await _until_healthy(proc, base, within, log)
+            yield proc, base
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+async def _until_healthy(
+    proc: asyncio.subprocess.Process, base: str, within: float, log: IO[bytes]
+) -> None:
+    def tail() -> str:
+        log.seek(0)
+        return log.read().decode(errors="replace")[-4000:]
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    async with aiohttp.ClientSession() as http:
+        while proc.returncode is None:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(base + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            if loop.time() > deadline:
+                raise TimeoutError(f"{base}/healthz did not answer within {within}s:\n{tail()}")
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the service exited with {proc.returncode} before answering:\n{tail()}")
