@@ -442,10 +442,13 @@ def setup_observability(app: web.Application) -> None:
 _HANDLER_NAME = "traceledger-json"
 
 
-def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """JSON lines for everything: structlog's own loggers and stdlib logging (asyncpg,
-    aiohttp, ours), with the request id bound by the middleware. Call once, at start-up.
-    """
+def configure_logging(
+    level: int = logging.INFO, stream: TextIO | None = None, *, console: bool = False
+) -> None:
+    """One format for everything, structlog's own loggers and stdlib logging (asyncpg,
+    aiohttp, ours), with the request id bound by the middleware: JSON lines for machines
+    (services, pipes), or with `console` structlog's console renderer, for a person at a
+    terminal. Call once, at start-up."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -467,8 +470,7 @@ def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            *_renderer(console, stream or sys.stderr),
         ],
     )
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -479,6 +481,13 @@ def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def _renderer(console: bool, stream: TextIO) -> list[structlog.types.Processor]:
+    if console:
+        # It renders tracebacks itself; colours only where they show as colours.
+        return [structlog.dev.ConsoleRenderer(colors=stream.isatty())]
+    return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
 
 
 def unconfigure_logging() -> None:

@@ -199,14 +199,19 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    settings: Settings, command: str = "serve", *, within: float = 60.0, **env: str
+    settings: Settings,
+    command: str = "serve",
+    *,
+    within: float = 60.0,
+    log_file: Path | None = None,
+    **env: str,
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """`traceledger <command>` in its own process; yields it and its base URL once
     /healthz answers, and kills it on the way out if the test has not stopped it. A
     process that exits first, or does not answer within `within` seconds, fails the
-    test with the end of its log."""
+    test with the end of its log (stderr, kept in `log_file` when given)."""
     port = free_port()
-    with tempfile.TemporaryFile() as log:
+    with log_file.open("w+b") if log_file else tempfile.TemporaryFile() as log:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
