@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+import psutil
 
 from tests.conftest import free_port, poll
 from traceledger.store.embedded import server_processes
@@ -223,6 +224,12 @@ class Formation:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(node.process.pid, signal.SIGKILL)
         node.process.wait()
+        # Its backends too, wherever they are: none may finish a commit after this.
+        left = server_processes(node.pgdata)
+        for proc in left:
+            with contextlib.suppress(Exception):
+                proc.kill()
+        psutil.wait_procs(left, timeout=30)
 
     def stop(self) -> None:
         """Stop every node still running (SIGTERM: pg_autoctl stops its postgres), then

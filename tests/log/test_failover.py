@@ -44,17 +44,20 @@ ACKS = 150  # acknowledged events wanted before the kill, and again after it
 
 @dataclass
 class Pushes:
-    """What the clients saw: every answer's (time, status), every acknowledged event."""
+    """What the clients saw: every answer's (sent, answered, status) times and status,
+    every acknowledged event."""
 
-    answers: list[tuple[float, int]] = field(default_factory=list)
+    answers: list[tuple[float, float, int]] = field(default_factory=list)
     acked: dict[str, int] = field(default_factory=dict)  # eventID -> index
     refused: list[str] = field(default_factory=list)  # answers that were neither
 
     def statuses(self, after: float = 0.0) -> Counter[int]:
-        return Counter(status for at, status in self.answers if at >= after)
+        return Counter(status for sent, _, status in self.answers if sent >= after)
 
     def first_ack_after(self, moment: float) -> float | None:
-        return min((at for at, s in self.answers if at > moment and s in (200, 201)), default=None)
+        """When the first request sent after `moment` was acknowledged."""
+        acks = (at for sent, at, s in self.answers if sent > moment and s in (200, 201))
+        return min(acks, default=None)
 
 
 async def push(
@@ -72,6 +75,7 @@ async def push(
     while not stop.is_set():
         body, content_type = sign_document(document(object_event(f"{client}X{sent}")), key)
         while not stop.is_set():
+            sent_at = loop.time()
             try:
                 async with http.post(
                     base + "/v1/capture", data=body, headers={"Content-Type": content_type}
@@ -79,7 +83,7 @@ async def push(
                     status, answer = response.status, await response.json(content_type=None)
             except aiohttp.ClientError as exc:  # the service itself must stay up
                 status, answer = 0, {"detail": repr(exc)}
-            pushes.answers.append((loop.time(), status))
+            pushes.answers.append((sent_at, loop.time(), status))
             if status in (200, 201):
                 pushes.acked.update((e["eventID"], e["index"]) for e in answer["entries"])
                 break
