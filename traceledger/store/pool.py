@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 
 from traceledger.errors import StoreError
+from traceledger.store.hosts import HostByHost, split_hosts
 from traceledger.store.schema import check_schema, migrate
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,14 @@ async def connect_pool(
     migrate_schema: bool = True,
     application_name: str = "traceledger",
 ) -> asyncpg.Pool:
-    """Open a pool and bring the schema up to date (or, without `migrate_schema`, check it)."""
+    """Open a pool and bring the schema up to date (or, without `migrate_schema`, check it).
+
+    A DSN naming several hosts is connected host by host (traceledger/store/hosts.py)."""
+    hosts = split_hosts(dsn)
     try:
         pool = await asyncpg.create_pool(
             dsn,
+            connect=HostByHost(hosts) if len(hosts) > 1 else None,
             min_size=min_size,
             max_size=max_size,
             # asyncpg prepares every statement; after five runs PostgreSQL may switch to a
