@@ -350,24 +350,22 @@ def _not_ready(detail: str, **extra: object) -> ProblemError:
 def worker_json(status: WorkerStatus | None) -> dict[str, object]:
     """One worker in /readyz: off (not run by this process), leading, standby or stopped."""
     if status is None:
+        status = WorkerStatus.off()
         state = "off"
     elif not status.running:
         state = "stopped"
     else:
         state = "leading" if status.leading else "standby"
+    age = status.last_success_age
     return {
         "state": state,
         "leading": state == "leading",
-        "lastSuccessAgeSeconds": (
-            None
-            if status is None or status.last_success_age is None
-            else round(status.last_success_age, 3)
-        ),
-        "lastError": status.last_error if status else None,
-        "rounds": status.rounds if status else 0,
-        "failures": status.failures if status else 0,
-        "consecutiveFailures": status.consecutive_failures if status else 0,
-        "stuckAtEntry": status.stuck_at if status else None,
+        "lastSuccessAgeSeconds": None if age is None else round(age, 3),
+        "lastError": status.last_error,
+        "rounds": status.rounds,
+        "failures": status.failures,
+        "consecutiveFailures": status.consecutive_failures,
+        "stuckAtEntry": status.stuck_at,
     }
 
 

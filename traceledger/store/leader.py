@@ -63,6 +63,11 @@ class WorkerStatus:
     stuck_at: int | None  # the entry it keeps failing at, once REPEATED times in a row
     interval: float
 
+    @classmethod
+    def off(cls, name: str = "") -> WorkerStatus:
+        """A worker this process does not run."""
+        return cls(name, False, False, 0, 0, 0, None, None, None, None, 0.0)
+
     def problem(self) -> str | None:
         """Why this worker makes the process not ready, or None if it does not."""
         if not self.running:
