@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import sys
@@ -26,6 +27,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
+from gateway.observability import unconfigure_logging
 from traceledger.ledger import Ledger
 from traceledger.settings import Settings
 
@@ -52,6 +54,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "pg_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """Tests that run the CLI in this process configure logging onto the stream pytest
+    captured for them, closed once they end: take that handler away again."""
+    level = logging.getLogger().level
+    yield
+    unconfigure_logging()
+    logging.getLogger().setLevel(level)
 
 
 @pytest.fixture(scope="session")

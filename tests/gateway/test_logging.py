@@ -17,7 +17,7 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tests.conftest import ROOT, cli_args, running_service
+from tests.conftest import ROOT, cli_args, poll, running_service
 from traceledger.settings import Settings
 
 
@@ -118,8 +118,19 @@ async def test_a_service_logs_json_lines_from_start_to_stop(
 ) -> None:
     log = tmp_path / "service.log"
     async with running_service(settings, log_file=log) as (proc, base):
-        async with aiohttp.ClientSession() as http, http.get(base + "/v1/log") as response:
+        headers = {"X-Request-ID": "logged-1"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(base + "/healthz", headers=headers) as response,
+        ):
             assert response.status == 200
+
+            async def leading() -> bool:
+                async with http.get(base + "/readyz") as ready:
+                    body = await ready.json(content_type=None)
+                    return bool(body["workers"]["integrator"]["state"] == "leading")
+
+            await poll("the integrator leading", leading)
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 60) == 0
     records = json_lines(log.read_text())
@@ -127,5 +138,5 @@ async def test_a_service_logs_json_lines_from_start_to_stop(
     assert "applied migration 0001_log.sql" in events
     assert any(e.startswith("database pool traceledger-all open") for e in events), events
     assert "integrator: leading" in events
-    access = [(r["route"], r["status"]) for r in records if r["event"] == "request"]
-    assert ("/v1/log", 200) in access
+    access = [r for r in records if r["event"] == "request" and r["request_id"] == "logged-1"]
+    assert [(r["route"], r["status"]) for r in access] == [("/healthz", 200)]

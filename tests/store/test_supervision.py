@@ -45,15 +45,23 @@ def entry(text: str) -> Entry:
 
 
 async def test_readyz_reports_every_worker_while_ready(client: Client) -> None:
-    await settled(client.app[LEDGER], 0)
-    status, body = await readyz(client)
-    assert status == 200, body
+    running = ("integrator", "indexer", "prebuilder")
+
+    async def all_leading() -> dict[str, Any] | None:
+        status, body = await readyz(client)
+        workers = body.get("workers", {})
+        leading = all(workers.get(n, {}).get("rounds") for n in running)
+        return body if status == 200 and leading else None
+
+    body = await poll("every worker leading", all_leading)
     assert set(body["workers"]) == WORKERS
-    for name in ("integrator", "indexer", "prebuilder"):
+    for name in running:
         worker = body["workers"][name]
         assert worker["state"] == "leading", (name, worker)
+        assert worker["leading"] is True
         assert worker["lastError"] is None
         assert worker["lastSuccessAgeSeconds"] is not None
+        assert worker["consecutiveFailures"] == 0
     # No witnesses are configured: no cosigner runs here.
     assert body["workers"]["cosigner"]["state"] == "off"
 
@@ -148,8 +156,10 @@ async def test_a_leader_whose_lock_session_ends_stands_by_and_leads_again(
     await settled(ledger, 0)
     async with ledger.pool.acquire() as conn:
         # What a failover does to the session holding the integrator's advisory lock.
+        # pg_locks lists every database's locks: only this test's may be touched.
         killed = await conn.fetchval(
             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND ((classid::bigint << 32) | objid::bigint) = $1",
             Lock.INTEGRATOR,
         )
