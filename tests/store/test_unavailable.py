@@ -40,6 +40,10 @@ def server_error(sqlstate: str) -> asyncpg.PostgresError:
         (server_error("42601"), False),  # syntax error: our bug
         (server_error("22007"), False),  # invalid datetime format: bad data
         (ConnectionRefusedError(111, "refused"), True),
+        (OSError("Multiple exceptions: [Errno 111] ..., [Errno 99] ..."), True),
+        (TimeoutError(), True),
+        (FileNotFoundError(2, "no such file"), False),
+        (PermissionError(13, "denied"), False),
         (asyncpg.ConnectionDoesNotExistError("connection was closed"), True),
         (asyncpg.InterfaceError("cannot perform operation: connection is closed"), True),
         (asyncpg.InternalClientError("cannot switch to state 12"), True),

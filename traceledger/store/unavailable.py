@@ -13,6 +13,14 @@ import asyncpg
 _TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57", "58"})
 # A read-only transaction: the session reached a standby, as during a failover.
 _TRANSIENT_STATES = frozenset({"25006"})
+# Operating system errors about files, not the network: a bug or the operator's setup.
+_FILE_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
 
 
 def database_unavailable(exc: BaseException) -> bool:
@@ -22,10 +30,13 @@ def database_unavailable(exc: BaseException) -> bool:
     server session ended (a FATAL error sent to an idle session when the server shuts
     down or a failover starts) refuses its next statement with InternalClientError
     ("cannot switch to state 12; another operation (2) is in progress") until the pool
-    notices the closed socket. The interface errors that are also ValueErrors (bad query
-    arguments, a bad configuration) are ours to fix, not transient.
+    notices the closed socket. Operating system errors count unless they are about files;
+    the interface errors that are also ValueErrors (bad query arguments, a bad
+    configuration) are ours to fix, not transient.
     """
-    if isinstance(exc, asyncpg.InterfaceError) and isinstance(exc, ValueError):
+    if isinstance(exc, _FILE_ERRORS) or (
+        isinstance(exc, asyncpg.InterfaceError) and isinstance(exc, ValueError)
+    ):
         return False
     if isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.InternalClientError):
         return True
