@@ -103,6 +103,21 @@ async def signed_checkpoint(http: aiohttp.ClientSession, base: str) -> tuple[Che
     return open_checkpoint(note, verifier), note
 
 
+async def progress(dsn: str) -> tuple[int, int, int]:
+    """The log's size, the newest checkpoint's size and how far the index reaches."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT (SELECT size FROM log_head) AS head,"
+            " (SELECT max(size) FROM checkpoints) AS signed,"
+            " (SELECT next_idx FROM index_state) AS indexed"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return row["head"], row["signed"], row["indexed"]
+
+
 async def stored_events(dsn: str) -> dict[str, int]:
     """eventID -> index of every event the database (the writable node) holds."""
     conn = await asyncpg.connect(dsn)
@@ -169,9 +184,9 @@ async def test_the_standby_takes_over_and_the_log_keeps_every_promise(
                     ready = await response.json(content_type=None)
                     if response.status != 200:
                         return None
-                async with http.get(base + "/v1/log") as response:
-                    size = (await response.json())["treeSize"]
-                return ready if size >= max(pushes.acked.values()) + 1 else None
+                head, signed, indexed = await progress(cluster.node_dsn(standby))
+                covered = head > max(pushes.acked.values())
+                return ready if covered and signed == indexed == head else None
 
             ready = await poll("integrated on the new primary", caught_up)
             for worker in ("integrator", "indexer"):
