@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 from gateway.keys import LEDGER, SETTINGS
 from gateway.problems import NOT_READY, ProblemError
 from traceledger.ledger import Ledger
+from traceledger.store.leader import WorkerStatus
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -179,6 +180,7 @@ class LedgerCollector(Collector):
                     "Seconds since this process last completed an integration round",
                     value=time.monotonic() - task.last_success,
                 )
+        yield from worker_metrics([t.status() for t in ledger.workers().values() if t is not None])
         if snap is None:
             return
         yield GaugeMetricFamily(
@@ -206,6 +208,45 @@ class LedgerCollector(Collector):
                 "Seconds since the latest checkpoint was signed",
                 value=max(snap.checkpoint_age, 0.0),
             )
+
+
+def worker_metrics(workers: list[WorkerStatus]) -> Iterable[Metric]:
+    """Per background worker (label `worker`): leadership, rounds, failures, progress."""
+    labels = ["worker"]
+    leading = GaugeMetricFamily(
+        "traceledger_worker_leading", "1 if this process leads the worker", labels=labels
+    )
+    rounds = CounterMetricFamily(
+        "traceledger_worker_rounds", "Rounds that succeeded in this process", labels=labels
+    )
+    failures = CounterMetricFamily(
+        "traceledger_worker_failures", "Rounds that failed in this process", labels=labels
+    )
+    failing = GaugeMetricFamily(
+        "traceledger_worker_consecutive_failures",
+        "Rounds in a row that failed (0 once a round succeeds)",
+        labels=labels,
+    )
+    stuck = GaugeMetricFamily(
+        "traceledger_worker_stuck_entry",
+        "The entry a worker keeps failing at (present only while it does)",
+        labels=labels,
+    )
+    age = GaugeMetricFamily(
+        "traceledger_worker_last_success_age_seconds",
+        "Seconds since the worker's last successful round in this process",
+        labels=labels,
+    )
+    for w in workers:
+        leading.add_metric([w.name], 1 if w.leading else 0)
+        rounds.add_metric([w.name], w.rounds)
+        failures.add_metric([w.name], w.failures)
+        failing.add_metric([w.name], w.consecutive_failures)
+        if w.stuck_at is not None:
+            stuck.add_metric([w.name], w.stuck_at)
+        if w.last_success_age is not None:
+            age.add_metric([w.name], w.last_success_age)
+    return (leading, rounds, failures, failing, stuck, age)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,22 +343,44 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def _stall_limit(checkpoint_interval: float) -> float:
-    return max(10 * checkpoint_interval, 10.0)
+def _not_ready(detail: str, **extra: object) -> ProblemError:
+    return ProblemError(NOT_READY, detail, {"Retry-After": "5"}, **extra)
 
 
-def _not_ready(detail: str) -> ProblemError:
-    return ProblemError(NOT_READY, detail, {"Retry-After": "5"})
+def worker_json(status: WorkerStatus | None) -> dict[str, object]:
+    """One worker in /readyz: off (not run by this process), leading, standby or stopped."""
+    if status is None:
+        status = WorkerStatus.off()
+        state = "off"
+    elif not status.running:
+        state = "stopped"
+    else:
+        state = "leading" if status.leading else "standby"
+    age = status.last_success_age
+    return {
+        "state": state,
+        "leading": state == "leading",
+        "lastSuccessAgeSeconds": None if age is None else round(age, 3),
+        "lastError": status.last_error,
+        "rounds": status.rounds,
+        "failures": status.failures,
+        "consecutiveFailures": status.consecutive_failures,
+        "stuckAtEntry": status.stuck_at,
+    }
 
 
-async def _probe(pool: asyncpg.Pool, what: str, query: str = "SELECT 1") -> object:
+async def _probe(pool: asyncpg.Pool, what: str, query: str = "SELECT 1", **extra: object) -> object:
     try:
         async with asyncio.timeout(DB_PROBE_TIMEOUT), pool.acquire() as conn:
             return await conn.fetchval(query)
     except TimeoutError:
-        raise _not_ready(f"the {what} did not answer within {DB_PROBE_TIMEOUT:g}s") from None
+        raise _not_ready(
+            f"the {what} did not answer within {DB_PROBE_TIMEOUT:g}s", **extra
+        ) from None
     except Exception as exc:  # any failure to reach the database means not ready
-        raise _not_ready(f"the {what} is unreachable: {exc or type(exc).__name__}") from exc
+        raise _not_ready(
+            f"the {what} is unreachable: {exc or type(exc).__name__}", **extra
+        ) from exc
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -326,39 +389,42 @@ async def readyz(request: web.Request) -> web.Response:
     The lookup role needs only its read database (which may be a replica: lookups keep
     working, against the checkpoint it has, while the primary is away) and is not ready
     when that replica replays more than max_replica_lag seconds behind. The other roles
-    need the primary and an integrator that is not stalled.
+    need the primary, and every worker this process leads must be neither failing nor
+    stalled (no progress for max(10 x its interval, 10 s)). The body, or the problem's
+    `workers` member, reports each worker either way.
     """
     ledger = request.app.get(LEDGER)
     if ledger is None:
         raise _not_ready("the ledger is not open")
     settings = request.app[SETTINGS]
-    body: dict[str, object] = {"status": "ready", "role": settings.role}
+    tasks = ledger.workers()
+    statuses = {name: t.status() if t else None for name, t in tasks.items()}
+    workers = {name: worker_json(s) for name, s in statuses.items()}
+    body: dict[str, object] = {"status": "ready", "role": settings.role, "workers": workers}
     if settings.role != "lookup":
-        await _probe(ledger.pool, "database")
+        await _probe(ledger.pool, "database", workers=workers)
     if settings.role == "lookup" or ledger.read_pool is not ledger.pool:
-        lag = await _probe(ledger.read_pool, "read database", _REPLICA_LAG)
+        lag = await _probe(ledger.read_pool, "read database", _REPLICA_LAG, workers=workers)
         assert isinstance(lag, float)
         body["replicaLagSeconds"] = lag
         if lag > settings.max_replica_lag:
             raise _not_ready(
                 f"the read database replays {lag:.0f}s behind the primary "
-                f"(limit {settings.max_replica_lag:g}s)"
+                f"(limit {settings.max_replica_lag:g}s)",
+                workers=workers,
             )
     if ledger.integrator is not None and ledger.integrator.fork_refusal is not None:
         # Not a stall that passes by itself: the database's tree contradicts the published
         # checkpoint and needs the operator; the detail says how to recover.
-        raise ProblemError(NOT_READY, str(ledger.integrator.fork_refusal), {"Retry-After": "60"})
-    if ledger.integrator is not None and ledger.integrator.task.leading:
-        task = ledger.integrator.task
-        limit = _stall_limit(settings.checkpoint_interval)
-        since = max(task.last_success or 0.0, task.leading_since or 0.0)
-        idle = time.monotonic() - since
-        if idle > limit:
-            why = f"; last error: {task.last_error}" if task.last_error else ""
-            raise _not_ready(
-                f"the integrator is stalled: no successful round for {idle:.0f}s "
-                f"(limit {limit:g}s){why}"
-            )
+        raise ProblemError(
+            NOT_READY,
+            str(ledger.integrator.fork_refusal),
+            {"Retry-After": "60"},
+            workers=workers,
+        )
+    problems = [p for s in statuses.values() if s is not None and (p := s.problem())]
+    if problems:
+        raise _not_ready("; ".join(problems), workers=workers)
     return web.json_response(body)
 
 
@@ -374,10 +440,13 @@ def setup_observability(app: web.Application) -> None:
 _HANDLER_NAME = "traceledger-json"
 
 
-def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """JSON lines for everything: structlog's own loggers and stdlib logging (asyncpg,
-    aiohttp, ours), with the request id bound by the middleware. Call once, at start-up.
-    """
+def configure_logging(
+    level: int = logging.INFO, stream: TextIO | None = None, *, console: bool = False
+) -> None:
+    """One format for everything, structlog's own loggers and stdlib logging (asyncpg,
+    aiohttp, ours), with the request id bound by the middleware: JSON lines for machines
+    (services, pipes), or with `console` structlog's console renderer, for a person at a
+    terminal. Call once, at start-up."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -399,8 +468,7 @@ def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            *_renderer(console, stream or sys.stderr),
         ],
     )
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -411,6 +479,13 @@ def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def _renderer(console: bool, stream: TextIO) -> list[structlog.types.Processor]:
+    if console:
+        # It renders tracebacks itself; colours only where they show as colours.
+        return [structlog.dev.ConsoleRenderer(colors=stream.isatty())]
+    return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
 
 
 def unconfigure_logging() -> None:

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import asyncpg
 from aiohttp import web
 
 from traceledger import errors
+from traceledger.store.unavailable import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -262,21 +262,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         )
         allow = {k: v for k, v in exc.headers.items() if k == "Allow"}
         problem = ProblemError(kind, exc.text or exc.reason, allow)
-    except (
-        ConnectionError,
-        asyncpg.PostgresConnectionError,
-        # Class 57: the server is starting, shutting down, or cancelled the statement.
-        asyncpg.OperatorInterventionError,
-    ) as exc:
-        # The database went away mid-request (a primary restarting, a replica promoted):
-        # retriable, and not our bug.
-        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
-        problem = ProblemError(
-            UNAVAILABLE, "the database is unavailable; try again shortly", {"Retry-After": "5"}
-        )
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        problem = ProblemError(INTERNAL, "an internal error occurred; it has been logged")
+    except Exception as exc:
+        problem = _unexpected(request, exc)
     return problem_response(
         problem.kind,
         problem.detail,
@@ -284,6 +271,24 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         headers=problem.headers,
         extra=problem.extra,
     )
+
+
+def _unexpected(request: web.Request, exc: Exception) -> ProblemError:
+    """A database that went away mid-request (a primary restarting, a failover, a dropped
+    connection) is retriable and not our bug: 503. Anything else is a bug: 500, logged."""
+    if database_unavailable(exc):
+        log.warning(
+            "database unavailable on %s %s: %s: %s",
+            request.method,
+            request.path,
+            type(exc).__name__,
+            exc,
+        )
+        return ProblemError(
+            UNAVAILABLE, "the database is unavailable; try again shortly", {"Retry-After": "5"}
+        )
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return ProblemError(INTERNAL, "an internal error occurred; it has been logged")
 
 
 async def describe_problem(request: web.Request) -> web.Response:

@@ -52,22 +52,37 @@ def run(args: list[str]) -> int:
     return 0  # not reached
 
 
-# Programs the tests run, and the Debian package of each: zbarimg decodes the QR codes the
-# service draws, rsvg-convert turns its SVG codes into pictures zbarimg can read, chromium
-# loads the pages at phone width and runs their proof script (about 80 s to install,
-# once), node runs the proof script's own tests, npm installs axe-core.
+def _postgres_major() -> str:
+    """The newest PostgreSQL server installed the Debian way (15 when there is none)."""
+    found = [p.parent.parent.name for p in Path("/usr/lib/postgresql").glob("*/bin/postgres")]
+    return max(found, key=int, default="15")
+
+
+# Programs (or files) the tests use, and the Debian package of each: zbarimg decodes the QR
+# codes the service draws, rsvg-convert turns its SVG codes into pictures zbarimg can read,
+# chromium loads the pages at phone width and runs their proof script (about 80 s to
+# install, once), node runs the proof script's own tests, npm installs axe-core; pg_autoctl
+# and the pgautofailover extension run the failover test's monitor and data nodes.
 TEST_TOOLS = {
     "zbarimg": "zbar-tools",
     "rsvg-convert": "librsvg2-bin",
     "chromium": "chromium",
     "node": "nodejs",
     "npm": "npm",
+    "pg_autoctl": "pg-auto-failover-cli",
+    f"/usr/share/postgresql/{_postgres_major()}/extension/pgautofailover.control": (
+        f"postgresql-{_postgres_major()}-auto-failover"
+    ),
 }
+
+
+def _present(tool: str) -> bool:
+    return Path(tool).exists() if tool.startswith("/") else shutil.which(tool) is not None
 
 
 def ensure_test_tools() -> None:
     """Install missing test programs with apt-get when we can; otherwise say what will skip."""
-    missing = {tool: pkg for tool, pkg in TEST_TOOLS.items() if shutil.which(tool) is None}
+    missing = {tool: pkg for tool, pkg in TEST_TOOLS.items() if not _present(tool)}
     if not missing:
         return
     root = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -79,7 +94,7 @@ def ensure_test_tools() -> None:
         except (OSError, subprocess.CalledProcessError) as exc:
             print(f"warning: apt-get could not install test tools: {exc}", file=sys.stderr)
     for tool, pkg in missing.items():
-        if shutil.which(tool) is None:
+        if not _present(tool):
             print(
                 f"warning: {tool} not found (Debian/Ubuntu package {pkg}); "
                 "the tests that need it will be skipped",

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import IO, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -25,9 +27,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
+from gateway.observability import unconfigure_logging
 from traceledger.ledger import Ledger
 from traceledger.settings import Settings
 
+T = TypeVar("T")
 SERVER_ENV = "TRACELEDGER_TEST_DATABASE_URL"
 ROOT = Path(__file__).resolve().parent.parent
 # GS1's EPCIS schema, examples and REST binding, beside the checkout when present (CI);
@@ -51,6 +55,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "pg_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """Tests that run the CLI in this process configure logging onto the stream pytest
+    captured for them, closed once they end: take that handler away again."""
+    level = logging.getLogger().level
+    yield
+    unconfigure_logging()
+    logging.getLogger().setLevel(level)
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +135,18 @@ async def client(settings: Settings) -> AsyncIterator[TestClient[web.Request, we
         yield test_client
 
 
+async def poll(what: str, check: Callable[[], Awaitable[T | None]], within: float = 60.0) -> T:
+    """Call `check` every 50 ms until it returns something truthy, and return that;
+    TimeoutError naming `what` after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not (found := await check()):
+        if loop.time() > deadline:
+            raise TimeoutError(f"{what}: not within {within}s")
+        await asyncio.sleep(0.05)
+    return found
+
+
 async def wait_for_checkpoint(ledger: Ledger, size: int, within: float = 30.0) -> None:
     """Wait until the integrator has signed a checkpoint covering `size` entries."""
     loop = asyncio.get_running_loop()
@@ -134,6 +160,18 @@ async def wait_for_checkpoint(ledger: Ledger, size: int, within: float = 30.0) -
         if loop.time() > deadline:
             raise TimeoutError(f"no checkpoint of size {size} within {within}s")
         await asyncio.sleep(0.02)
+
+
+async def failed_rounds(ledger: Ledger, count: int, within: float = 30.0) -> None:
+    """Wait until the integrator has failed `count` rounds in a row (it retries with a
+    backoff, so three take well under a second at the tests' interval)."""
+    integrator = ledger.integrator
+    assert integrator is not None
+
+    async def failed() -> bool:
+        return integrator.task.consecutive_failures >= count
+
+    await poll(f"{count} failed integration rounds", failed, within)
 
 
 async def wait_for_index(ledger: Ledger, size: int, within: float = 30.0) -> None:
@@ -159,15 +197,10 @@ async def settled(ledger: Ledger, size: int | None = None, within: float = 30.0)
 
 
 def cli_args(settings: Settings) -> list[str]:
-    """The CLI's global options pointing at this test's ledger."""
-    return [
-        "--home",
-        str(settings.home),
-        "--database-url",
-        str(settings.database_url),
-        "--origin",
-        settings.origin,
-    ]
+    """The CLI's global options pointing at this test's ledger (without a database URL:
+    the embedded PostgreSQL in its home)."""
+    database = ["--database-url", settings.database_url] if settings.database_url else []
+    return ["--home", str(settings.home), *database, "--origin", settings.origin]
 
 
 def free_port() -> int:
@@ -179,35 +212,58 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    settings: Settings, command: str = "serve", **env: str
+    settings: Settings,
+    command: str = "serve",
+    *,
+    within: float = 60.0,
+    log_file: Path | None = None,
+    **env: str,
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """`traceledger <command>` in its own process; yields it and its base URL once it
-    answers, and kills it on the way out if the test has not stopped it."""
+    """`traceledger <command>` in its own process; yields it and its base URL once
+    /healthz answers, and kills it on the way out if the test has not stopped it. A
+    process that exits first, or does not answer within `within` seconds, fails the
+    test with the end of its log (stderr, kept in `log_file` when given)."""
     port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        *cli_args(settings),
-        command,
-        "--port",
-        str(port),
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(base + "/healthz") as response:
-                        if response.status == 200:
-                            break
-                await asyncio.sleep(0.1)
-        yield proc, base
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    with log_file.open("w+b") if log_file else tempfile.TemporaryFile() as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            *cli_args(settings),
+            command,
+            "--port",
+            str(port),
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            await _until_healthy(proc, base, within, log)
+            yield proc, base
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+async def _until_healthy(
+    proc: asyncio.subprocess.Process, base: str, within: float, log: IO[bytes]
+) -> None:
+    def tail() -> str:
+        log.seek(0)
+        return log.read().decode(errors="replace")[-4000:]
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    async with aiohttp.ClientSession() as http:
+        while proc.returncode is None:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(base + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            if loop.time() > deadline:
+                raise TimeoutError(f"{base}/healthz did not answer within {within}s:\n{tail()}")
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the service exited with {proc.returncode} before answering:\n{tail()}")

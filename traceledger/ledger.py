@@ -27,6 +27,7 @@ from traceledger.lookup.prebuilder import Prebuilder
 from traceledger.lookup.scans import ScanCounter, ScanFlusher
 from traceledger.settings import Settings
 from traceledger.store import embedded
+from traceledger.store.leader import LeaderTask
 from traceledger.store.pool import connect_pool
 from traceledger.tlog.note import Signer, Verifier
 
@@ -57,6 +58,15 @@ class Ledger:
     prebuilder: Prebuilder | None = None
     # Look-ups of serialized items (roles serving lookups; None with count_scans off).
     scans: ScanCounter | None = None
+
+    def workers(self) -> dict[str, LeaderTask | None]:
+        """Every background worker by name; None where this process does not run it."""
+        return {
+            "integrator": self.integrator.task if self.integrator else None,
+            "indexer": self.indexer.task if self.indexer else None,
+            "prebuilder": self.prebuilder.task if self.prebuilder else None,
+            "cosigner": self.cosigner.task if self.cosigner else None,
+        }
 
     @classmethod
     @contextlib.asynccontextmanager

@@ -357,12 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
         "lookup: read-only queries and the log, runs no workers, needs no log key; "
         "all (default). Env TRACELEDGER_ROLE",
     )
-    serve.set_defaults(func=cmd_serve)
+    serve.set_defaults(func=cmd_serve, service=True)
 
     demo = sub.add_parser("demo", help="serve with demo data loaded (what the quick start runs)")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)
-    demo.set_defaults(func=cmd_serve)
+    demo.set_defaults(func=cmd_serve, service=True)
 
     verify = sub.add_parser("verify", help="recompute and check the whole stored log")
     verify.add_argument("--key", help="trusted verifier key (default: the key stored with the log)")
@@ -445,9 +445,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LOG_FORMATS = ("json", "console")
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    """Services (serve, demo, witness serve) log every start-up step as JSON lines, for
+    their log collectors. Short commands print their results themselves and log only
+    warnings and errors (-v: everything), with structlog's console renderer when a
+    person reads the terminal and JSON lines into a pipe. TRACELEDGER_LOG_FORMAT=json or
+    console chooses the format for any command."""
+    service = getattr(args, "service", False)
+    chosen = os.environ.get("TRACELEDGER_LOG_FORMAT", "").strip().lower()
+    if chosen and chosen not in LOG_FORMATS:
+        raise ConfigError(f"TRACELEDGER_LOG_FORMAT must be json or console, not {chosen!r}")
+    console = chosen == "console" or (not chosen and not service and sys.stderr.isatty())
+    quiet = logging.INFO if service else logging.WARNING
+    configure_logging(logging.DEBUG if args.verbose else quiet, console=console)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        setup_logging(args)
+    except ConfigError as exc:
+        print(f"traceledger: {exc}", file=sys.stderr)
+        return 2
     try:
         code: int = args.func(args)
     except TraceledgerError as exc:

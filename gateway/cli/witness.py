@@ -118,6 +118,6 @@ def add_witness_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         type=Path,
         help="a file of ORIGIN=VKEY lines (# comments allowed)",
     )
-    serve.set_defaults(func=cmd_witness_serve)
+    serve.set_defaults(func=cmd_witness_serve, service=True)
     key = witness.add_parser("key", parents=[common], help="print the witness's verifier key")
     key.set_defaults(func=cmd_witness_key)

@@ -8,7 +8,7 @@ import hashlib
 import asyncpg
 import pytest
 
-from tests.conftest import wait_for_checkpoint
+from tests.conftest import failed_rounds, wait_for_checkpoint
 from traceledger.audit.verify import verify_log
 from traceledger.errors import BusyError
 from traceledger.ledger import Ledger
@@ -162,7 +162,7 @@ async def test_integrator_refuses_to_sign_a_tree_that_rewrites_history(ledger: L
             " WHERE level = 0 AND idx = 0"
         )
     await ledger.sequencer.append([entry("after")])
-    await asyncio.sleep(0.5)
+    await failed_rounds(ledger, 3)
     assert (await ledger.reader.checkpoint()).size == 10
     assert ledger.integrator is not None
     assert "not consistent" in str(ledger.integrator.last_error)

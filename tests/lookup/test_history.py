@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -31,6 +32,8 @@ BLEND = f"urn:epc:id:sgtin:{PROCESSOR}.099999.MIX1"
 BLEND_DL = "/01/06901234999990/21/MIX1"
 CASE = f"urn:epc:id:sscc:{DAIRY}.0000000001"
 PORT = "urn:epc:id:sgln:6909999.00001.0"
+# The can's best-before date: always a year ahead, so the story never goes stale.
+CAN_EXPIRES = datetime.now(UTC).date() + timedelta(days=365)
 
 
 def ev(kind: str, when: str, **fields: Any) -> dict[str, Any]:
@@ -73,7 +76,7 @@ async def tell_story(client: Client) -> dict[str, Signer]:
         ilmd={
             "cbvmda:lotNumber": "LOTA",
             "cbvmda:countryOfOrigin": "NZ",
-            "cbvmda:itemExpirationDate": "2027-09-01",
+            "cbvmda:itemExpirationDate": CAN_EXPIRES.isoformat(),
         },
         certificationInfo="https://cert.example.org/organic/123",
     )

@@ -3,11 +3,10 @@ served once an event, a newer checkpoint or the clock has made them stale."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -16,10 +15,19 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.keys import LEDGER
-from tests.conftest import settled
+from tests.conftest import poll, settled
 from tests.epcis_samples import document
 from tests.ingest.test_capture import Signer, post
-from tests.lookup.test_history import BLEND_DL, CAN_DL, LOT_A, LOT_C, history, lot_event, tell_story
+from tests.lookup.test_history import (
+    BLEND_DL,
+    CAN_DL,
+    CAN_EXPIRES,
+    LOT_A,
+    LOT_C,
+    history,
+    lot_event,
+    tell_story,
+)
 from traceledger.audit.history_check import verify_history
 from traceledger.ledger import Ledger, answer_builder
 from traceledger.lookup.history import HistoryService
@@ -179,7 +187,8 @@ async def test_an_answer_is_not_served_once_its_expiry_date_passes(
     builder = await build_all(answer_builder(ledger))
     async with ledger.pool.acquire() as conn:
         until = await conn.fetchval("SELECT valid_until FROM prebuilt_answers WHERE key = $1", CAN)
-        assert until == datetime(2027, 9, 2, tzinfo=UTC)  # the can expires 2027-09-01
+        # Valid through the can's best-before date, stale from the next day on.
+        assert until == datetime.combine(CAN_EXPIRES + timedelta(days=1), time(), UTC)
         # As if that day had come: the clock alone changes the answer.
         await conn.execute(
             "UPDATE prebuilt_answers SET valid_until = now() - interval '1 second' WHERE key = $1",
@@ -224,9 +233,9 @@ async def test_the_service_builds_answers_in_the_background(settings: Settings) 
     async with TestClient(TestServer(create_app(settings))) as client:
         await tell_story(client)
         ledger = client.app[LEDGER]
-        for _ in range(400):
-            if CAN in await stored(ledger):
-                break
-            await asyncio.sleep(0.05)
-        assert CAN in await stored(ledger)
+
+        async def built() -> bool:
+            return CAN in await stored(ledger)
+
+        await poll("the can's answer built in the background", built)
         assert json.loads(await (await client.get(CAN_DL + "?format=json")).read())["treeSize"] == 9

@@ -163,6 +163,7 @@ class Indexer:
     async def index_once(self) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
             start = await conn.fetchval("SELECT next_idx FROM index_state FOR UPDATE")
+            self.task.position = start
             rows = await conn.fetch(
                 "SELECT idx, identity, payload, envelope_hash FROM entries"
                 " WHERE idx >= $1 ORDER BY idx LIMIT $2",

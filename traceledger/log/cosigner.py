@@ -92,6 +92,7 @@ class Cosigner:
             latest = await latest_checkpoint(conn)
             if latest is None:
                 return False
+            self.task.position = latest.size
             have = {
                 r["witness_key"]
                 for r in await conn.fetch(

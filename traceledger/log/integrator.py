@@ -107,6 +107,7 @@ class Integrator:
         published = self.published.read() if self.published is not None else None
         last = await latest_checkpoint(conn)
         size = last.size if last else 0
+        self.task.position = size  # the first entry this round folds in
         # A checkpoint below the published size could not be checked against it, so
         # fold at least that far in one round (only after a restore is this bigger).
         limit = max(self._chunk, published.size - size) if published else self._chunk

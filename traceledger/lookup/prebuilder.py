@@ -56,6 +56,7 @@ class Prebuilder:
             return False  # nothing is provable before the first checkpoint
         async with self._pool.acquire() as conn:
             start: int = await conn.fetchval("SELECT next_idx FROM prebuild_state")
+            self.task.position = start
             indexed: int = await conn.fetchval("SELECT next_idx FROM index_state")
             ready = min(indexed, checkpoint.size)
             end = min(ready, start + self._chunk)
@@ -82,6 +83,7 @@ class Prebuilder:
                 return False
             group = parsed[i : i + CONCURRENT_BUILDS]
             built = await asyncio.gather(*(self._assemble(k, checkpoint) for k in group))
+            self.task.beat()  # a chunk may take long: say it is not stalled
             batch.extend(a for a in built if a is not None)
             if None in built:  # nothing to show (any more): no stored answer either
                 gone = [k.canonical() for k, a in zip(group, built, strict=True) if a is None]
@@ -98,6 +100,9 @@ class Prebuilder:
             return await self._service.assemble(key, checkpoint)
         except NotFoundError:
             return None  # a key only other lots' serials name (lotMember): no history
+        except Exception as exc:
+            exc.add_note(f"while building the answer for {key.canonical()}")
+            raise
 
     async def _store(self, answers: list[CachedAnswer]) -> None:
         if answers:

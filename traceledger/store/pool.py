@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import asyncpg
 
 from traceledger.errors import StoreError
+from traceledger.store.hosts import HostByHost, split_hosts
 from traceledger.store.schema import check_schema, migrate
+
+log = logging.getLogger(__name__)
+
+
+# Which server a pool reached: with a multi-host DSN, the one that answered read-write.
+_WHERE = (
+    "SELECT current_setting('server_version') AS version, current_database() AS database,"
+    " coalesce(host(inet_server_addr()) || ':' || inet_server_port(), 'a local socket')"
+    " AS address"
+)
 
 
 async def connect_pool(
@@ -19,10 +31,14 @@ async def connect_pool(
     migrate_schema: bool = True,
     application_name: str = "traceledger",
 ) -> asyncpg.Pool:
-    """Open a pool and bring the schema up to date (or, without `migrate_schema`, check it)."""
+    """Open a pool and bring the schema up to date (or, without `migrate_schema`, check it).
+
+    A DSN naming several hosts is connected host by host (traceledger/store/hosts.py)."""
+    hosts = split_hosts(dsn)
     try:
         pool = await asyncpg.create_pool(
             dsn,
+            connect=HostByHost(hosts) if len(hosts) > 1 else None,
             min_size=min_size,
             max_size=max_size,
             # asyncpg prepares every statement; after five runs PostgreSQL may switch to a
@@ -46,9 +62,20 @@ async def connect_pool(
                 await migrate(conn)
             else:
                 await check_schema(conn)
+            where = await conn.fetchrow(_WHERE)
     except BaseException:
         await pool.close()
         raise
+    assert where is not None
+    log.info(
+        "database pool %s open (%d to %d connections): PostgreSQL %s at %s, database %s",
+        application_name,
+        min_size,
+        max_size,
+        where["version"],
+        where["address"],
+        where["database"],
+    )
     return pool
 
 

@@ -62,6 +62,8 @@ async def migrate(conn: Conn) -> list[int]:
                 )
             log.info("applied migration %s", name)
             applied.append(number)
+        if not applied:
+            log.info("schema up to date at version %d", known[-1][0] if known else 0)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", Lock.MIGRATIONS)
     return applied
