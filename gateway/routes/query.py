@@ -28,7 +28,9 @@ from traceledger.inspect.export import (
     epcis_document,
     may_export,
 )
-from traceledger.inspect.query import QueryService, Viewer, parse_query
+from traceledger.inspect.query import parse_query
+from traceledger.inspect.query_sql import QueryService
+from traceledger.inspect.visibility import Viewer
 from traceledger.standards.gs1 import GS1Key
 
 routes = web.RouteTableDef()
