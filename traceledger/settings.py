@@ -80,6 +80,19 @@ class Settings:
     # Earlier, frozen logs (DSNs, newest first) that lookups read beside the current one
     # (traceledger/shards.py); each keeps its own origin and key in its own database.
     past_shards: tuple[str, ...] = ()
+    # Webhooks (subscriptions and recall notices, traceledger/inspect/notifier.py): how often
+    # the notifier looks for new work, how long one POST may take, how many run at once,
+    # the retry backoff (doubling from `webhook_retry_base` up to `webhook_retry_max`) and
+    # after how many failed attempts in a row an endpoint is suspended (about an hour of
+    # trying with the defaults).
+    notify_interval: float = 0.2
+    webhook_timeout: float = 10.0
+    webhook_concurrency: int = 32
+    webhook_retry_base: float = 1.0
+    webhook_retry_max: float = 600.0
+    webhook_max_attempts: int = 15
+    # Events in one subscription delivery (the binding asks for "manageable batches").
+    webhook_batch_events: int = 100
 
     def __post_init__(self) -> None:
         WitnessPolicy.of(self.witnesses, self.witness_quorum)  # raises if inconsistent
@@ -96,6 +109,13 @@ class Settings:
         _bounded("lookup_cache_bytes", self.lookup_cache_bytes, 0, 64 * 1024**3)
         _bounded("lookup_cache_seconds", self.lookup_cache_seconds, 0, 86400)
         _bounded("max_replica_lag", self.max_replica_lag, 0, 7 * 86400)
+        _bounded("notify_interval", self.notify_interval, 0.01, 60)
+        _bounded("webhook_timeout", self.webhook_timeout, 0.1, 300)
+        _bounded("webhook_concurrency", self.webhook_concurrency, 1, 1000)
+        _bounded("webhook_retry_base", self.webhook_retry_base, 0.001, 3600)
+        _bounded("webhook_retry_max", self.webhook_retry_max, self.webhook_retry_base, 86400)
+        _bounded("webhook_max_attempts", self.webhook_max_attempts, 1, 1000)
+        _bounded("webhook_batch_events", self.webhook_batch_events, 1, 10_000)
         if self.role not in ROLES:
             raise ConfigError(f"role {self.role!r} must be one of {', '.join(ROLES)}")
         if self.read_database_url and not self.database_url:
@@ -195,6 +215,13 @@ class Settings:
             ("lookup_cache_bytes", "TRACELEDGER_LOOKUP_CACHE_BYTES"),
             ("lookup_cache_seconds", "TRACELEDGER_LOOKUP_CACHE_SECONDS"),
             ("max_replica_lag", "TRACELEDGER_MAX_REPLICA_LAG"),
+            ("notify_interval", "TRACELEDGER_NOTIFY_INTERVAL"),
+            ("webhook_timeout", "TRACELEDGER_WEBHOOK_TIMEOUT"),
+            ("webhook_concurrency", "TRACELEDGER_WEBHOOK_CONCURRENCY"),
+            ("webhook_retry_base", "TRACELEDGER_WEBHOOK_RETRY_BASE"),
+            ("webhook_retry_max", "TRACELEDGER_WEBHOOK_RETRY_MAX"),
+            ("webhook_max_attempts", "TRACELEDGER_WEBHOOK_MAX_ATTEMPTS"),
+            ("webhook_batch_events", "TRACELEDGER_WEBHOOK_BATCH_EVENTS"),
         ):
             if var in env:
                 try:
