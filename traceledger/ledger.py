@@ -1,5 +1,5 @@
 """The composition root: the ledger as one object that opens the database and the log
-and starts every background worker (integrator, indexer, cosigner, prebuilder)."""
+and starts every background worker (integrator, indexer, cosigner, prebuilder, notifier)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import asyncpg
 from traceledger.errors import ConfigError
 from traceledger.ingest.catalogs.indexing import index_entry as index_catalog
 from traceledger.ingest.indexer import Indexer
+from traceledger.inspect.notifier import Notifier
+from traceledger.inspect.webhooks import WebhookTransport
 from traceledger.log.cosigned import log_reader
 from traceledger.log.cosigner import Cosigner, WitnessTransport
 from traceledger.log.identity import check_log_identity, read_log_identity
@@ -53,6 +55,7 @@ class Ledger:
     indexer: Indexer | None = None
     cosigner: Cosigner | None = None
     prebuilder: Prebuilder | None = None
+    notifier: Notifier | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -62,6 +65,7 @@ class Ledger:
         *,
         integrate: bool = True,
         witness_transport: WitnessTransport | None = None,
+        webhook_transport: WebhookTransport | None = None,
     ) -> AsyncIterator[Ledger]:
         """Start everything; on exit drain the sequencer, sign a final checkpoint, close.
 
@@ -69,7 +73,8 @@ class Ledger:
         The lookup role (`settings.role`) starts no workers and no sequencer, needs no log
         key and leaves the schema to the ingest service: it only reads, and writes its
         audit trail to the primary. With witnesses configured, `witness_transport` carries
-        the add-checkpoint requests (the core speaks no HTTP).
+        the add-checkpoint requests (the core speaks no HTTP); with `webhook_transport`
+        the notifier delivers subscriptions and recall notices through it.
         """
         lookup = settings.role == "lookup"
         signer = (
@@ -106,6 +111,15 @@ class Ledger:
                 # Entered last, so it stops first: it only reads what the others made.
                 ledger.prebuilder = answer_builder(ledger)
                 await stack.enter_async_context(ledger.prebuilder.task)
+            if integrate and signer is not None and webhook_transport is not None:
+                # Last in, first out: deliveries stop before anything they read does.
+                ledger.notifier = Notifier(
+                    ledger.pool,
+                    log_reader(ledger.pool, settings.witness_policy),
+                    webhook_transport,
+                    settings,
+                )
+                await stack.enter_async_context(ledger.notifier)
             yield ledger
 
     async def _start_workers(

@@ -39,6 +39,7 @@ from traceledger.store.conn import Conn
 class Found:
     idx: int
     event: bytes  # a JSON object, as stored (or with confidential fields withheld)
+    withheld: bool = False  # fields were withheld, so it no longer hashes to its leaf
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,5 +283,6 @@ def _shown(query: EventQuery, viewer: Viewer, rows: Sequence[Any]) -> list[Found
     for r in rows:
         payload = bytes(r["payload"])
         if payload_matches(query, payload):
-            found.append(Found(r["idx"], shown_event(payload, viewer, r["enterprise_id"])[0]))
+            shown, changed = shown_event(payload, viewer, r["enterprise_id"])
+            found.append(Found(r["idx"], shown, changed is not None))
     return found

@@ -123,6 +123,11 @@ def shown_event(
     withheld from other enterprises. Returns the bytes, and the parsed event if changed."""
     if viewer.sees_everything() or signer == viewer.enterprise_id:
         return payload, None
+    return shown_to_other_enterprises(payload)
+
+
+def shown_to_other_enterprises(payload: bytes) -> tuple[bytes, dict[str, Any] | None]:
+    """The event as any enterprise but its signer sees it; the parsed event if changed."""
     if CONFIDENTIAL_FIELD.encode() not in payload:
         return payload, None
     event = json.loads(payload)
