@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from gateway.clients.webhook import HttpWebhookTransport
 from gateway.clients.witness import HttpWitnessTransport
 from gateway.keys import CAPTURE, HISTORY, LEDGER, OPERATOR_TOKEN, READ_POOL, SETTINGS, TRACE
 from gateway.observability import observability_middleware, setup_observability
@@ -15,10 +16,13 @@ from gateway.routes import admin as admin_routes
 from gateway.routes import capture as capture_routes
 from gateway.routes import log as log_routes
 from gateway.routes import lookup as lookup_routes
+from gateway.routes import notices as notice_routes
 from gateway.routes import port as port_routes
 from gateway.routes import qr as qr_routes
+from gateway.routes import queries as queries_routes
 from gateway.routes import query as query_routes
 from gateway.routes import trace as trace_routes
+from gateway.routes.query_stream import setup_streams
 from traceledger.accounts.tokens import load_or_create_token
 from traceledger.ingest.capture import CaptureService
 from traceledger.inspect.trace import TraceService
@@ -37,7 +41,10 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     # On shutdown the ledger drains the sequencer and signs a final checkpoint.
     async with (
         HttpWitnessTransport() as witnesses,
-        Ledger.open(settings, witness_transport=witnesses) as ledger,
+        HttpWebhookTransport(
+            timeout=settings.webhook_timeout, connections=settings.webhook_concurrency
+        ) as webhooks,
+        Ledger.open(settings, witness_transport=witnesses, webhook_transport=webhooks) as ledger,
     ):
         app[LEDGER] = ledger
         app[READ_POOL] = ledger.read_pool
@@ -69,6 +76,8 @@ _LOOKUP_ROUTES = (
     qr_routes.routes,
     trace_routes.routes,
     query_routes.routes,
+    queries_routes.routes,
+    notice_routes.routes,
 )
 
 
@@ -117,6 +126,7 @@ def create_app(settings: Settings) -> web.Application:
     app[BODY_BUDGET] = BodyBudget(settings.max_buffered_body_bytes)
     setup_observability(app)
     app.cleanup_ctx.append(_ledger_ctx)
+    setup_streams(app)
     served, refused = _role_routes(settings.role)
     app.add_routes(served)
     refuse = _wrong_role(settings.role)

@@ -70,6 +70,24 @@ async def audit(request: web.Request, status: int) -> None:
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
+async def audited(
+    request: web.Request, work: Callable[[AccessToken], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Run `work` for the caller's token (any role) and audit the outcome, whatever it is."""
+    access = await require_access(request)
+    try:
+        response = await work(access)
+    except TraceledgerError as exc:
+        problem = problem_for(exc)
+        await audit(request, problem.kind.status)
+        raise problem from exc
+    except ProblemError as exc:
+        await audit(request, exc.kind.status)
+        raise
+    await audit(request, response.status)
+    return response
+
+
 async def _require_official(request: web.Request) -> None:
     if await optional_access(request) is None:
         raise ProblemError(

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.auth import audit, require_access
+from gateway.auth import audited
 from gateway.keys import HISTORY, LEDGER, READ_POOL
 from gateway.params import digital_link_key, public_base
-from gateway.problems import FORBIDDEN, ProblemError, problem_for
+from gateway.problems import FORBIDDEN, ProblemError
 from traceledger.accounts.tokens import AccessToken
-from traceledger.errors import TraceledgerError
 from traceledger.inspect.export import (
     ExportService,
     LotExport,
@@ -40,31 +38,13 @@ _PRIVATE = {"Vary": "Authorization", "Cache-Control": "no-store"}
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-async def _audited(
-    request: web.Request, work: Callable[[AccessToken], Awaitable[web.Response]]
-) -> web.Response:
-    """Run `work` for the caller's token and audit the outcome, whatever it is."""
-    access = await require_access(request)
-    try:
-        response = await work(access)
-    except TraceledgerError as exc:
-        problem = problem_for(exc)
-        await audit(request, problem.kind.status)
-        raise problem from exc
-    except ProblemError as exc:
-        await audit(request, exc.kind.status)
-        raise
-    await audit(request, response.status)
-    return response
-
-
 async def _viewer(request: web.Request, access: AccessToken) -> Viewer:
     service = QueryService(request.app[READ_POOL])
     return await service.viewer(None if access.is_authority else access.enterprise_id)
 
 
 @routes.get("/v1/events")
-async def events(request: web.Request) -> web.Response:
+async def events(request: web.Request) -> web.StreamResponse:
     async def work(access: AccessToken) -> web.Response:
         query = parse_query({name: request.query.getall(name) for name in request.query})
         service = QueryService(request.app[READ_POOL])
@@ -80,7 +60,7 @@ async def events(request: web.Request) -> web.Response:
             headers["Link"] = f'<{public_base(request)}{following}>; rel="next"'
         return web.Response(body=body, content_type="application/json", headers=headers)
 
-    return await _audited(request, work)
+    return await audited(request, work)
 
 
 async def _collect(request: web.Request, access: AccessToken, suffix: str) -> LotExport:
@@ -103,7 +83,7 @@ def _attachment(key: GS1Key, extension: str) -> dict[str, str]:
 
 
 @routes.get(EXPORT_PREFIX + "{path:.+}.jsonld")
-async def export_jsonld(request: web.Request) -> web.Response:
+async def export_jsonld(request: web.Request) -> web.StreamResponse:
     async def work(access: AccessToken) -> web.Response:
         export = await _collect(request, access, ".jsonld")
         return web.Response(
@@ -112,11 +92,11 @@ async def export_jsonld(request: web.Request) -> web.Response:
             headers=_attachment(export.key, "jsonld"),
         )
 
-    return await _audited(request, work)
+    return await audited(request, work)
 
 
 @routes.get(EXPORT_PREFIX + "{path:.+}.csv")
-async def export_csv(request: web.Request) -> web.Response:
+async def export_csv(request: web.Request) -> web.StreamResponse:
     async def work(access: AccessToken) -> web.Response:
         export = await _collect(request, access, ".csv")
         headers = _attachment(export.key, "csv")
@@ -127,4 +107,4 @@ async def export_csv(request: web.Request) -> web.Response:
             headers=headers,
         )
 
-    return await _audited(request, work)
+    return await audited(request, work)
