@@ -28,7 +28,7 @@ from gateway.cli.settings import settings_from_args
 from gateway.cli.shards import add_rotate_parser
 from gateway.cli.witness import add_witness_parser
 from gateway.clients.capture import CaptureClient
-from gateway.demo import DEMO_BASE, load_demo
+from gateway.demo import demo_inbox, setup_demo
 from gateway.observability import configure_logging
 from traceledger.accounts import registry, tokens
 from traceledger.audit.history_check import verify_history
@@ -48,8 +48,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     app = create_app(settings)
     if args.command == "demo":
-        app.on_startup.append(load_demo)
-        app[DEMO_BASE] = settings.public_url or f"http://{args.host}:{args.port}"
+        setup_demo(
+            app,
+            settings.public_url or f"http://{args.host}:{args.port}",
+            demo_inbox(args.host, args.port),
+        )
     where = (settings.database_url and "the PostgreSQL at DATABASE_URL") or (
         f"the embedded PostgreSQL in {settings.pgdata}"
     )
