@@ -232,6 +232,26 @@ async def test_a_non_conformant_verdict_notifies_and_a_dead_endpoint_is_chased(
         assert view["unreachable"] == []
 
 
+async def test_a_lot_recall_reaches_holders_of_serials_whose_lot_only_ilmd_names(
+    app: Client,
+) -> None:
+    async with Receiver() as shop_2:
+        chain = await build_chain(app)
+        await chain.endpoint("shop 2", shop_2.url())
+        regulator = await token_for(app, None, "regulator")
+        pears = [f"urn:epc:id:sgtin:{FARM}.107346.P{n}" for n in (1, 2)]
+        made = ev(1, action="ADD", bizStep="commissioning", epcList=pears, bizLocation=site(FARM))
+        made["ilmd"] = {"cbvmda:lotNumber": "PEARS1"}  # the lot, nowhere else
+        await chain.capture("farm", made, moved("shipping", 2, FARM, epcList=pears[:1]))
+        await chain.capture("shop 2", moved("receiving", 3, SHOP_2, epcList=pears[:1]))
+        lot = f"urn:epc:class:lgtin:{FARM}.107346.PEARS1"
+        recall = ev(9, disposition="recalled", quantityList=[{"epcClass": lot}])
+        (index,) = await chain.capture("farm", recall)
+        view = await settled_notices(app, regulator, index, {"delivered"})
+        assert [n["enterprise"] for n in view["notices"]] == ["shop 2"]
+        assert [a["key"] for a in shop_2.received[0].json()["affected"]] == [key_of(pears[0])]
+
+
 async def test_an_unentitled_recall_is_logged_but_tells_nobody(app: Client) -> None:
     async with Receiver() as shop_1:
         chain = await build_chain(app)

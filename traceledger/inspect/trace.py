@@ -223,7 +223,7 @@ async def forward_scope(
         if len(nodes) > MAX_KEYS:
             truncated = True
             break
-        rows = await events_naming(conn, frontier, limit=MAX_KEYS * 4)
+        rows = await events_naming(conn, frontier, limit=MAX_KEYS * 4, lot_members=True)
         wanted = set(frontier)
         frontier = []
         for row in rows:
