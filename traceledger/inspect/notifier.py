@@ -13,21 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import asyncpg
 
 from traceledger.errors import TraceledgerError, WebhookUnreachableError
-from traceledger.inspect.recall_notices import (
-    notice_bytes,
-    plan_notice,
-    recalls_between,
-    record_plans,
-)
+from traceledger.inspect.notice_delivery import NoticeSender, due_notices
+from traceledger.inspect.recall_notices import plan_notice, recalls_between, record_plans
 from traceledger.inspect.subscription_delivery import (
     Policy,
     Ready,
@@ -61,6 +55,7 @@ class Notifier:
         self.policy = Policy.of(settings)
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
         self._inflight: dict[object, asyncio.Task[None]] = {}
+        self._notices = NoticeSender(pool, self._post, self.policy)
         self.task = LeaderTask(
             pool, "notifier", Lock.NOTIFIER, settings.notify_interval, self.round
         )
@@ -75,6 +70,7 @@ class Notifier:
         for running in list(self._inflight.values()):
             running.cancel()
         await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        await self._notices.close()
 
     async def round(self) -> bool:
         """Plan new notices, start due deliveries; True if more recalls wait to be read."""
@@ -108,14 +104,10 @@ class Notifier:
 
     async def _start_due(self, ready: Ready) -> None:
         busy = [k for k in self._inflight if isinstance(k, uuid.UUID)]
+        running = [k for k in self._inflight if isinstance(k, tuple)]
         async with self._pool.acquire() as conn:
-            notices = await conn.fetch(
-                "SELECT d.recall_idx, d.enterprise_id FROM recall_deliveries d"
-                " JOIN recall_endpoints p ON p.enterprise_id = d.enterprise_id"
-                " WHERE d.delivered_at IS NULL AND d.suspended_at IS NULL"
-                " AND d.acknowledged_at IS NULL AND d.next_attempt_at <= now()"
-                " ORDER BY d.recall_idx, d.enterprise_id LIMIT 1000"
-            )
+            notices = await due_notices(conn, running)
+            await self._notices.bodies(conn, notices)
             subscriptions = await conn.fetch(
                 "SELECT s.id FROM subscriptions s JOIN named_queries q ON q.id = s.query_id"
                 " JOIN access_tokens t ON t.id = q.created_by"
@@ -127,18 +119,13 @@ class Notifier:
                 ready.size,
                 busy,
             )
-        for r in notices:
-            spot = (r["recall_idx"], r["enterprise_id"])
-            self._start(spot, functools.partial(self._deliver_notice, *spot))
+        for due in notices:
+            self._start(due.spot, self._notices.send, due)
+        deliver = functools.partial(
+            deliver_subscription, self._pool, self._reader, self._post, self.policy
+        )
         for r in subscriptions:
-            self._start(
-                r["id"],
-                functools.partial(
-                    deliver_subscription, self._pool, self._reader, self._post, self.policy
-                ),
-                r["id"],
-                ready,
-            )
+            self._start(r["id"], deliver, r["id"], ready)
 
     def _start(self, spot: object, work: Callable[..., Awaitable[None]], *args: object) -> None:
         """Run one delivery unless that one is already running."""
@@ -163,53 +150,3 @@ class Notifier:
         except WebhookUnreachableError as exc:
             return str(exc)[:500]
         return None if 200 <= status < 300 else f"HTTP {status}"
-
-    async def _deliver_notice(self, recall_idx: int, enterprise_id: int) -> None:
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT d.holds::text AS holds, d.ack_token, d.attempts, n.body,"
-                " e.name, p.url, p.secret FROM recall_deliveries d"
-                " JOIN recall_notices n ON n.recall_idx = d.recall_idx"
-                " JOIN enterprises e ON e.id = d.enterprise_id"
-                " JOIN recall_endpoints p ON p.enterprise_id = d.enterprise_id"
-                " WHERE d.recall_idx = $1 AND d.enterprise_id = $2 AND d.delivered_at IS NULL"
-                " AND d.suspended_at IS NULL AND d.acknowledged_at IS NULL",
-                recall_idx,
-                enterprise_id,
-            )
-        if row is None:
-            return
-        body = _notice(row, recall_idx, enterprise_id, self.policy.public_url)
-        failure = await self._post(row["url"], body, row["secret"])
-        await self._record_notice(recall_idx, enterprise_id, row, failure)
-
-    async def _record_notice(
-        self, recall_idx: int, enterprise_id: int, row: Any, failure: str | None
-    ) -> None:
-        attempts = row["attempts"] + 1
-        async with self._pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE recall_deliveries SET attempts = $3, last_attempt_at = now(), url = $4,"
-                " last_error = $5,"
-                " delivered_at = CASE WHEN $5::text IS NULL THEN now() END,"
-                " next_attempt_at = now() + make_interval(secs => $6),"
-                " suspended_at = CASE WHEN $5::text IS NOT NULL AND $3::int >= $7::int"
-                " THEN now() END"
-                " WHERE recall_idx = $1 AND enterprise_id = $2",
-                recall_idx,
-                enterprise_id,
-                attempts,
-                row["url"],
-                failure,
-                self.policy.delay(attempts),
-                self.policy.max_attempts,
-            )
-        if failure is not None:
-            log.warning("recall notice %d to %s: %s", recall_idx, row["url"], failure)
-
-
-def _notice(row: Any, recall_idx: int, enterprise_id: int, base: str) -> bytes:
-    ack = (f"{base}/v1/recalls/{recall_idx}/notices", row["ack_token"])
-    return notice_bytes(
-        json.loads(row["body"]), (enterprise_id, row["name"]), json.loads(row["holds"]), ack
-    )
