@@ -13,6 +13,8 @@ from traceledger.accounts.tokens import AccessToken, check_token, record_access
 from traceledger.errors import TraceledgerError
 
 ACCESS = web.RequestKey("access", AccessToken)
+# What answers to token holders carry: private to the token, never stored by caches.
+PRIVATE = {"Vary": "Authorization", "Cache-Control": "no-store"}
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="traceledger"'}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.auth import audit, official, optional_access
+from gateway.auth import PRIVATE, audit, official, optional_access
 from gateway.keys import LEDGER
 from gateway.params import parse_int, read_limited
 from gateway.problems import BAD_REQUEST, FORBIDDEN, UNAUTHORIZED, ProblemError, problem_for
@@ -20,7 +20,6 @@ from traceledger.inspect.recall_notices import acknowledge, notices_for
 
 routes = web.RouteTableDef()
 
-_PRIVATE = {"Vary": "Authorization", "Cache-Control": "no-store"}
 ACK_LIMIT = 4096
 
 
@@ -33,7 +32,7 @@ def _index(request: web.Request) -> int:
 async def notices(request: web.Request) -> web.Response:
     async with request.app[LEDGER].pool.acquire() as conn:
         found = await notices_for(conn, _index(request))
-    return web.json_response(found, headers=_PRIVATE)
+    return web.json_response(found, headers=PRIVATE)
 
 
 async def _ack_token(request: web.Request) -> str | None:
@@ -67,4 +66,4 @@ async def acknowledge_notice(request: web.Request) -> web.Response:
         await audit(request, problem.kind.status)
         raise problem from exc
     await audit(request, 200)
-    return web.json_response(done, headers=_PRIVATE)
+    return web.json_response(done, headers=PRIVATE)

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.auth import audited
+from gateway.auth import PRIVATE, audited
 from gateway.keys import LEDGER, READ_POOL
 from gateway.params import public_base, read_limited
 from gateway.problems import BAD_REQUEST, UNSUPPORTED_MEDIA, ProblemError
@@ -31,7 +31,7 @@ from traceledger.inspect.named_queries import (
     find_query,
     list_queries,
 )
-from traceledger.inspect.query import PAGING, decode_page_token, parse_query
+from traceledger.inspect.query import PAGING, parse_query
 from traceledger.inspect.query_document import query_document
 from traceledger.inspect.query_sql import QueryService
 from traceledger.inspect.subscriptions import (
@@ -45,7 +45,6 @@ from traceledger.inspect.subscriptions import (
 routes = web.RouteTableDef()
 
 BODY_LIMIT = 64 * 1024  # a query definition or a subscription is a few hundred bytes
-_PRIVATE = {"Vary": "Authorization", "Cache-Control": "no-store"}
 _EPCIS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
 
 
@@ -68,7 +67,7 @@ async def _named(request: web.Request, access: AccessToken) -> NamedQuery:
 
 
 def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(body, status=status, headers={**_PRIVATE, **_EPCIS, **(headers or {})})
+    return web.json_response(body, status=status, headers={**PRIVATE, **_EPCIS, **(headers or {})})
 
 
 @routes.post("/queries")
@@ -87,14 +86,15 @@ async def create(request: web.Request) -> web.StreamResponse:
 @routes.get("/queries")
 async def list_all(request: web.Request) -> web.StreamResponse:
     async def work(access: AccessToken) -> web.Response:
-        params = {n: request.query.getall(n) for n in request.query}
-        page = parse_query({k: v for k, v in params.items() if k in PAGING})
+        unknown = sorted(set(request.query) - set(PAGING))
+        if unknown:
+            raise QueryParameterError(unknown[0][:80], "GET /queries takes only perPage")
+        # The page token is the last name listed.
         after = request.query.get("nextPageToken")
-        if set(params) - set(PAGING):
-            raise QueryParameterError("query", "GET /queries takes perPage and nextPageToken")
+        per_page = parse_query({"perPage": request.query.getall("perPage", [])}).per_page
         async with request.app[LEDGER].pool.acquire() as conn:
             found, more = await list_queries(
-                conn, owner_of(access), check_name(after) if after else None, page.per_page
+                conn, owner_of(access), check_name(after) if after else None, per_page
             )
         headers = {}
         if more:
@@ -118,7 +118,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
     async def work(access: AccessToken) -> web.Response:
         async with request.app[LEDGER].pool.acquire() as conn:
             await delete_query(conn, owner_of(access), request.match_info["name"])
-        return web.Response(status=204, headers=_PRIVATE)
+        return web.Response(status=204, headers=PRIVATE)
 
     return await audited(request, work)
 
@@ -138,11 +138,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 unknown[0][:80], "a named query's results take only perPage and nextPageToken"
             )
         paging = parse_query(params)
-        query = dataclasses.replace(
-            named.query,
-            per_page=paging.per_page,
-            after=decode_page_token(request.query.get("nextPageToken")),
-        )
+        query = dataclasses.replace(named.query, per_page=paging.per_page, after=paging.after)
         page = await service.events(query, viewer)
         headers = {}
         if page.next_page_token is not None:
@@ -151,7 +147,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         return web.Response(
             body=query_document(named.name, page.events),
             content_type="application/json",
-            headers={**_PRIVATE, **_EPCIS, **headers},
+            headers={**PRIVATE, **_EPCIS, **headers},
         )
 
     return await audited(request, work)
@@ -196,6 +192,6 @@ async def unsubscribe(request: web.Request) -> web.StreamResponse:
         named = await _named(request, access)
         async with request.app[LEDGER].pool.acquire() as conn:
             await delete_subscription(conn, named, request.match_info["id"])
-        return web.Response(status=204, headers=_PRIVATE)
+        return web.Response(status=204, headers=PRIVATE)
 
     return await audited(request, work)

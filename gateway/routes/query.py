@@ -14,7 +14,7 @@ import re
 
 from aiohttp import web
 
-from gateway.auth import audited
+from gateway.auth import PRIVATE, audited
 from gateway.keys import HISTORY, LEDGER, READ_POOL
 from gateway.params import digital_link_key, public_base
 from gateway.problems import FORBIDDEN, ProblemError
@@ -34,7 +34,6 @@ from traceledger.standards.gs1 import GS1Key
 routes = web.RouteTableDef()
 
 EXPORT_PREFIX = "/v1/export/"
-_PRIVATE = {"Vary": "Authorization", "Cache-Control": "no-store"}
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -54,7 +53,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             b",".join(page.events),
             json.dumps(token).encode(),
         )
-        headers = dict(_PRIVATE)
+        headers = dict(PRIVATE)
         if token is not None:
             following = request.rel_url.update_query(nextPageToken=token)
             headers["Link"] = f'<{public_base(request)}{following}>; rel="next"'
@@ -79,7 +78,7 @@ async def _collect(request: web.Request, access: AccessToken, suffix: str) -> Lo
 
 def _attachment(key: GS1Key, extension: str) -> dict[str, str]:
     name = _FILENAME_UNSAFE.sub("_", key.canonical().replace("/", "_")).strip("_")
-    return {**_PRIVATE, "Content-Disposition": f'attachment; filename="{name}.{extension}"'}
+    return {**PRIVATE, "Content-Disposition": f'attachment; filename="{name}.{extension}"'}
 
 
 @routes.get(EXPORT_PREFIX + "{path:.+}.jsonld")

@@ -2,7 +2,8 @@
 connection lasts (the REST binding's `stream=true`, or a schedule as query parameters).
 
 Each message is an EPCISQueryDocument with the `traceledger:log` proof of its events.
-Connections are closed (1001, going away) when the service shuts down.
+Deleting the query ends its streams (close code 1000); connections are closed (1001,
+going away) when the service shuts down.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ async def stream_events(
     request.app[STREAMS].open.add(ws)
     try:
         while not ws.closed:
+            if not await feed.still_there():
+                await ws.close(code=aiohttp.WSCloseCode.OK, message=b"the query was deleted")
+                break
             async for document in feed.due():
                 await ws.send_str(document.decode())
             try:

@@ -117,6 +117,22 @@ async def test_a_named_query_is_created_listed_answered_paged_and_deleted(
     assert await call(client, "GET", "/queries", token) == []
 
 
+async def test_the_query_list_comes_a_page_at_a_time(client: Client, dairy: Signer) -> None:
+    token = await token_for(client, dairy)
+    for name in ("c", "a", "b"):
+        await create_query(client, token, name, {})
+    names: list[str] = []
+    url: str | None = "/queries?perPage=2"
+    while url is not None:
+        response = await client.get(url, headers=auth(token))
+        assert response.status == 200
+        names += [q["name"] for q in await response.json()]
+        link = response.headers.get("Link")
+        url = link[link.index("/queries") : link.index(">")] if link else None
+    assert names == ["a", "b", "c"]
+    await call(client, "GET", "/queries?colour=red", token, status=400)
+
+
 async def test_the_full_query_language_works_in_a_definition(client: Client, dairy: Signer) -> None:
     token = await token_for(client, dairy)
     ids = await capture(client, dairy, shipping(1), receiving(2), shipping(3))

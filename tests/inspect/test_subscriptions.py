@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -268,6 +269,10 @@ async def test_a_websocket_streams_new_matching_events(app: Client) -> None:
         events = doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
         assert [e["eventID"] for e in events] == [ids[1]]
         verify_pushed(doc["traceledger:log"], events, app.app[LEDGER].verifier)
+        # Deleting the query ends its streams.
+        assert (await app.delete("/queries/shipments", headers=auth(token))).status == 204
+        closing = await ws.receive(timeout=30)
+        assert closing.type == aiohttp.WSMsgType.CLOSE
 
 
 def test_the_signature_is_hmac_sha256_of_the_body_with_the_token() -> None:

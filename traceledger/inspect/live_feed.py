@@ -55,6 +55,12 @@ class LiveFeed:
         async with pool.acquire() as conn:
             return await first_index_recorded_at(conn, initial_record_time or now_utc())
 
+    async def still_there(self) -> bool:
+        """False once the named query was deleted (its streams end with it)."""
+        async with self._pool.acquire() as conn:
+            found = await conn.fetchval("SELECT 1 FROM named_queries WHERE id = $1", self._named.id)
+        return found is not None
+
     def pause(self, poll: float) -> float:
         """Seconds to wait before the next call to `due`."""
         if self.next_run is None:
