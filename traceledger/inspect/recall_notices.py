@@ -123,7 +123,8 @@ async def plan_notice(
             parsed = parse_index_key(key)
             if parsed is not None:
                 scopes.append(await forward_scope(conn, parsed, upto=recall.idx))
-    shown = shown_to_other_enterprises(recall.payload)[0]
+    shown, changed = shown_to_other_enterprises(recall.payload)
+    proven = Found(recall.idx, shown, withheld=changed is not None)
     body = {
         "type": NOTICE_TYPE,
         "recall": {
@@ -135,7 +136,7 @@ async def plan_notice(
             "goods": list(recall.goods),
             "event": json.loads(shown),
         },
-        "traceledger:log": await log_proof(conn, reader, [Found(recall.idx, b"")], checkpoint),
+        "traceledger:log": await log_proof(conn, reader, [proven], checkpoint),
     }
     truncated = any(s.truncated for s in scopes)
     return Plan(recall, entitled, truncated, body, _held(scopes, recall.signer))
