@@ -285,3 +285,20 @@ def test_the_signature_is_hmac_sha256_of_the_body_with_the_token() -> None:
     assert signature_valid(SECRET, body, f"sha256={expected}")
     assert not signature_valid(SECRET, body + b" ", f"sha256={expected}")
     assert not signature_valid(SECRET, body, None)
+
+
+async def test_a_websocket_on_a_schedule_reports_each_run(app: Client) -> None:
+    dairy = await register(app, "Shanghai Dairy", [PRODUCER_GCP])
+    token = await token_for(app, dairy)
+    await create_query(app, token, "shipments", {"EQ_bizStep": ["shipping"]})
+    path = "/queries/shipments/events?second=0/1&reportIfEmpty=true"
+    async with app.ws_connect(path, headers=auth(token)) as ws:
+        first = json.loads((await ws.receive(timeout=30)).data)
+        assert first["epcisBody"]["queryResults"]["resultsBody"]["eventList"] == []
+        (event_id,) = await capture(app, dairy, shipping(1))
+        while True:  # each second reports, empty until the event is in the log
+            doc = json.loads((await ws.receive(timeout=30)).data)
+            events = doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+            if events:
+                break
+        assert [e["eventID"] for e in events] == [event_id]
