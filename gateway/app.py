@@ -8,8 +8,18 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from gateway import pages
+from gateway.clients.webhook import HttpWebhookTransport
 from gateway.clients.witness import HttpWitnessTransport
-from gateway.keys import CAPTURE, HISTORY, LEDGER, OPERATOR_TOKEN, READ_POOL, SETTINGS, TRACE
+from gateway.keys import (
+    CAPTURE,
+    CATALOG_PUBLISHER,
+    HISTORY,
+    LEDGER,
+    OPERATOR_TOKEN,
+    READ_POOL,
+    SETTINGS,
+    TRACE,
+)
 from gateway.observability import observability_middleware, setup_observability
 from gateway.params import BODY_BUDGET, BodyBudget
 from gateway.problems import WRONG_ROLE, ProblemError, describe_problem, problem_middleware
@@ -18,13 +28,17 @@ from gateway.routes import capture as capture_routes
 from gateway.routes import epcis_rest as epcis_rest_routes
 from gateway.routes import log as log_routes
 from gateway.routes import lookup as lookup_routes
+from gateway.routes import notices as notice_routes
 from gateway.routes import port as port_routes
 from gateway.routes import qr as qr_routes
+from gateway.routes import queries as queries_routes
 from gateway.routes import query as query_routes
 from gateway.routes import scans as scan_routes
 from gateway.routes import trace as trace_routes
+from gateway.routes.query_stream import setup_streams
 from traceledger.accounts.tokens import load_or_create_token
 from traceledger.ingest.capture import CaptureService
+from traceledger.ingest.catalogs.publishing import CatalogPublisher
 from traceledger.inspect.trace import TraceService
 from traceledger.ledger import Ledger
 from traceledger.lookup.cache import HistoryCache
@@ -41,7 +55,10 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     # On shutdown the ledger drains the sequencer and signs a final checkpoint.
     async with (
         HttpWitnessTransport() as witnesses,
-        Ledger.open(settings, witness_transport=witnesses) as ledger,
+        HttpWebhookTransport(
+            timeout=settings.webhook_timeout, connections=settings.webhook_concurrency
+        ) as webhooks,
+        Ledger.open(settings, witness_transport=witnesses, webhook_transport=webhooks) as ledger,
     ):
         app[LEDGER] = ledger
         app[READ_POOL] = ledger.read_pool
@@ -50,6 +67,7 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
             app[CAPTURE] = CaptureService(
                 ledger.pool, ledger.sequencer, SchemaSet(), settings, custodian=custodian
             )
+            app[CATALOG_PUBLISHER] = CatalogPublisher(ledger.pool, ledger.sequencer)
         # History, proofs and the checkpoint they are against all come from one database,
         # so a lagging replica answers consistently for the checkpoint it already has.
         app[HISTORY] = HistoryService(
@@ -79,6 +97,8 @@ _LOOKUP_ROUTES = (
     trace_routes.routes,
     query_routes.routes,
     scan_routes.routes,
+    queries_routes.routes,
+    notice_routes.routes,
 )
 
 
@@ -129,6 +149,7 @@ def create_app(settings: Settings) -> web.Application:
     app[aiohttp_jinja2.APP_KEY] = pages.environment()
     setup_observability(app)
     app.cleanup_ctx.append(_ledger_ctx)
+    setup_streams(app)
     served, refused = _role_routes(settings.role)
     app.add_routes(served)
     refuse = _wrong_role(settings.role)

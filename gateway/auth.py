@@ -13,6 +13,8 @@ from traceledger.accounts.tokens import AccessToken, check_token, record_access
 from traceledger.errors import TraceledgerError
 
 ACCESS = web.RequestKey("access", AccessToken)
+# What answers to token holders carry: private to the token, never stored by caches.
+PRIVATE = {"Vary": "Authorization", "Cache-Control": "no-store"}
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="traceledger"'}
 
 
@@ -67,7 +69,32 @@ async def audit(request: web.Request, status: int) -> None:
         await record_access(conn, access.id, request.method, request.path_qs, status)
 
 
-Handler = Callable[[web.Request], Awaitable[web.Response]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def _audit_outcome(
+    request: web.Request, pending: Awaitable[web.StreamResponse]
+) -> web.StreamResponse:
+    """Await a response and record its outcome (refusals too) in the audit trail."""
+    try:
+        response = await pending
+    except ProblemError as exc:
+        await audit(request, exc.kind.status)
+        raise
+    except TraceledgerError as exc:
+        problem = problem_for(exc)
+        await audit(request, problem.kind.status)
+        raise problem from exc
+    await audit(request, response.status)
+    return response
+
+
+async def with_access(
+    request: web.Request, work: Callable[[AccessToken], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Run `work` for the caller's token (any role: 401 without one), audited."""
+    access = await require_access(request)
+    return await _audit_outcome(request, work(access))
 
 
 async def _require_official(request: web.Request) -> None:
@@ -82,17 +109,8 @@ def audited(handler: Handler) -> Handler:
     (no-op for requests without a token)."""
 
     @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.Response:
-        try:
-            response = await handler(request)
-        except ProblemError as exc:
-            await audit(request, exc.kind.status)
-            raise
-        except TraceledgerError as exc:
-            await audit(request, problem_for(exc).kind.status)
-            raise
-        await audit(request, response.status)
-        return response
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        return await _audit_outcome(request, handler(request))
 
     return wrapped
 
@@ -103,7 +121,7 @@ def official(handler: Handler) -> Handler:
 
     @audited
     @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.Response:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
         await _require_official(request)
         return await handler(request)
 

@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 
 from traceledger.ingest.capture import CaptureService
+from traceledger.ingest.catalogs.publishing import CatalogPublisher
 from traceledger.inspect.trace import TraceService
 from traceledger.ledger import Ledger
 from traceledger.lookup.history import HistoryService
@@ -17,6 +18,7 @@ LEDGER = web.AppKey("ledger", Ledger)
 # Writes, including the audit trail of lookups, always use LEDGER's pool (the primary).
 READ_POOL = web.AppKey("read_pool", asyncpg.Pool)
 CAPTURE = web.AppKey("capture", CaptureService)
+CATALOG_PUBLISHER = web.AppKey("catalog_publisher", CatalogPublisher)
 HISTORY = web.AppKey("history", HistoryService)
 TRACE = web.AppKey("trace", TraceService)
 OPERATOR_TOKEN = web.AppKey("operator_token", str)

@@ -51,6 +51,9 @@ AMBIGUOUS_EVENT_ID = ProblemType(
 # POST /events with an event the log already holds (EPCIS ResourceAlreadyExistsException).
 EVENT_EXISTS = ProblemType("event-exists", "The event is already in the log", 409)
 INVALID_CATALOG = ProblemType("invalid-catalog", "The catalog document is not valid", 422)
+QUERY_EXISTS = ProblemType("query-exists", "A named query with this name already exists", 409)
+INVALID_SUBSCRIPTION = ProblemType("invalid-subscription", "The subscription is not valid", 400)
+LIMIT_REACHED = ProblemType("limit-reached", "A limit on stored queries is reached", 409)
 STALE_CATALOG = ProblemType(
     "stale-catalog-version", "A version at least as new is already recorded", 409
 )
@@ -93,6 +96,9 @@ ALL_TYPES = {
         EVENT_EXISTS,
         INVALID_CATALOG,
         STALE_CATALOG,
+        QUERY_EXISTS,
+        INVALID_SUBSCRIPTION,
+        LIMIT_REACHED,
         RATE_LIMITED,
         BUSY,
         UNAVAILABLE,
@@ -204,6 +210,10 @@ PROBLEM_OF: dict[type[errors.TraceledgerError], ProblemType] = {
     errors.WitnessUnknownLogError: WITNESS_UNKNOWN_LOG,
     errors.WitnessConflictError: WITNESS_CONFLICT,
     errors.WitnessBadProofError: WITNESS_BAD_PROOF,
+    errors.QueryExistsError: QUERY_EXISTS,
+    errors.SubscriptionError: INVALID_SUBSCRIPTION,
+    errors.LimitReachedError: LIMIT_REACHED,
+    errors.WebhookUnreachableError: UNAVAILABLE,
 }
 
 
@@ -227,7 +237,7 @@ def _details(exc: errors.TraceledgerError) -> tuple[dict[str, str], dict[str, ob
             return {}, {"errors": exc.errors}
         case errors.StaleCatalogError():
             return {}, {"currentVersion": exc.current}
-        case errors.QueryParameterError():
+        case errors.QueryParameterError() | errors.SubscriptionError():
             return {}, {"parameter": exc.parameter}
         case errors.WitnessConflictError():
             return {}, {"size": exc.size}
@@ -238,7 +248,11 @@ def _details(exc: errors.TraceledgerError) -> tuple[dict[str, str], dict[str, ob
                 "treeSize": exc.tree_size,
             }
             return {"Retry-After": "60"}, extra
-        case errors.StoreError() | errors.WitnessUnreachableError():
+        case (
+            errors.StoreError()
+            | errors.WitnessUnreachableError()
+            | errors.WebhookUnreachableError()
+        ):
             return {"Retry-After": "5"}, {}
     return {}, {}
 

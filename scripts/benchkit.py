@@ -66,7 +66,7 @@ def print_rates(rows: list[tuple[str, list[float], float]]) -> None:
 @contextlib.asynccontextmanager
 async def scratch_database() -> AsyncIterator[tuple[str, Path]]:
     """(DSN of a new empty database, a temp folder): on DATABASE_URL's server if set,
-    else on a throwaway embedded PostgreSQL."""
+    else on a throwaway embedded PostgreSQL; the database is dropped afterwards."""
     with tempfile.TemporaryDirectory() as tmp:
         server = os.environ.get("DATABASE_URL") or ""
         if not server:
@@ -75,10 +75,16 @@ async def scratch_database() -> AsyncIterator[tuple[str, Path]]:
         admin = await asyncpg.connect(server)
         await admin.execute(f'CREATE DATABASE "{name}"')
         await admin.close()
-        yield urlunsplit(urlsplit(server)._replace(path="/" + name)), Path(tmp)
+        try:
+            yield urlunsplit(urlsplit(server)._replace(path="/" + name)), Path(tmp)
+        finally:
+            # A shared server should not keep every run's data.
+            admin = await asyncpg.connect(server)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -89,7 +95,7 @@ def _free_port() -> int:
 async def served(url: str, home: Path, env: dict[str, str] | None = None) -> AsyncIterator[str]:
     """`traceledger serve` on `url` in its own process (with `env` added to the
     environment); yields its base URL once ready."""
-    port = _free_port()
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -133,5 +133,13 @@ def test_there_are_no_import_cycles() -> None:
 def test_every_background_worker_is_started_by_the_ledger_not_the_http_layer() -> None:
     for module, path in modules("gateway"):
         text = path.read_text(encoding="utf-8")
-        for worker in ("Integrator(", "Indexer(", "Prebuilder(", "Cosigner(", "answer_builder("):
+        workers = (
+            "Integrator(",
+            "Indexer(",
+            "Prebuilder(",
+            "Cosigner(",
+            "answer_builder(",
+            "Notifier(",
+        )
+        for worker in workers:
             assert worker not in text, f"{module} starts {worker[:-1]}; Ledger.open does that"

@@ -208,3 +208,26 @@ class WitnessBadProofError(WitnessError):
     """The consistency proof does not prove the checkpoint extends the witnessed one."""
 
     status = 422
+
+
+class QueryExistsError(TraceledgerError):
+    """A named query with this name already exists for this owner (EPCIS
+    ResourceAlreadyExistsException)."""
+
+
+class SubscriptionError(TraceledgerError):
+    """A subscription request is invalid: no stream and no schedule, both, a bad schedule
+    or destination (EPCIS SubscriptionControlsException); `parameter` names the field."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class LimitReachedError(TraceledgerError):
+    """An owner already keeps as many named queries, or a query as many subscriptions, as
+    one may."""
+
+
+class WebhookUnreachableError(TraceledgerError):
+    """A webhook could not be reached (refused, timed out, TLS failure); retried later."""

@@ -1,6 +1,6 @@
 """The composition root: the ledger as one object that opens the database and the log
-and starts every background worker (integrator, indexer, cosigner, prebuilder, scan
-counter)."""
+and starts every background worker (integrator, indexer, cosigner, prebuilder, notifier,
+scan counter)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import asyncpg
 from traceledger.errors import ConfigError
 from traceledger.ingest.catalogs.indexing import index_entry as index_catalog
 from traceledger.ingest.indexer import Indexer
+from traceledger.inspect.notifier import Notifier
+from traceledger.inspect.webhooks import WebhookTransport
 from traceledger.log.cosigned import log_reader
 from traceledger.log.cosigner import Cosigner, WitnessTransport
 from traceledger.log.identity import check_log_identity, read_log_identity
@@ -56,6 +58,7 @@ class Ledger:
     indexer: Indexer | None = None
     cosigner: Cosigner | None = None
     prebuilder: Prebuilder | None = None
+    notifier: Notifier | None = None
     # Look-ups of serialized items (roles serving lookups; None with count_scans off).
     scans: ScanCounter | None = None
 
@@ -66,6 +69,7 @@ class Ledger:
             "indexer": self.indexer.task if self.indexer else None,
             "prebuilder": self.prebuilder.task if self.prebuilder else None,
             "cosigner": self.cosigner.task if self.cosigner else None,
+            "notifier": self.notifier.task if self.notifier else None,
         }
 
     @classmethod
@@ -76,6 +80,7 @@ class Ledger:
         *,
         integrate: bool = True,
         witness_transport: WitnessTransport | None = None,
+        webhook_transport: WebhookTransport | None = None,
     ) -> AsyncIterator[Ledger]:
         """Start everything; on exit drain the sequencer, sign a final checkpoint, close.
 
@@ -83,7 +88,8 @@ class Ledger:
         The lookup role (`settings.role`) starts no workers and no sequencer, needs no log
         key and leaves the schema to the ingest service: it only reads, and writes its
         audit trail to the primary. With witnesses configured, `witness_transport` carries
-        the add-checkpoint requests (the core speaks no HTTP).
+        the add-checkpoint requests (the core speaks no HTTP); with `webhook_transport`
+        the notifier delivers subscriptions and recall notices through it.
         """
         lookup = settings.role == "lookup"
         signer = (
@@ -126,6 +132,15 @@ class Ledger:
                 # Entered last, so it stops first: it only reads what the others made.
                 ledger.prebuilder = answer_builder(ledger)
                 await stack.enter_async_context(ledger.prebuilder.task)
+            if integrate and signer is not None and webhook_transport is not None:
+                # Last in, first out: deliveries stop before anything they read does.
+                ledger.notifier = Notifier(
+                    ledger.pool,
+                    log_reader(ledger.pool, settings.witness_policy),
+                    webhook_transport,
+                    settings,
+                )
+                await stack.enter_async_context(ledger.notifier)
             yield ledger
 
     async def _start_workers(

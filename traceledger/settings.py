@@ -51,7 +51,10 @@ class Settings:
     # Leaves folded into tiles per integration transaction.
     integrate_chunk: int = 65_536
     pool_min: int = 2
-    pool_max: int = 10
+    # Each background worker this process leads (integrator, indexer, prebuilder, cosigner,
+    # notifier) holds one connection for its lock; requests and the workers' rounds share
+    # the rest.
+    pool_max: int = 20
     # Capture: largest request body accepted (refused from Content-Length, unread).
     max_body_bytes: int = 16 * 1024 * 1024
     # Bodies being received at once may buffer at most this many bytes together, and each
@@ -87,6 +90,19 @@ class Settings:
     # Reverse proxies (IP addresses) whose X-Forwarded-For names the client: the scan
     # counter counts each client once a minute per code, so it must see real clients.
     trusted_proxies: tuple[str, ...] = ()
+    # Webhooks (subscriptions and recall notices, traceledger/inspect/notifier.py): how often
+    # the notifier looks for new work, how long one POST may take, how many run at once,
+    # the retry backoff (doubling from `webhook_retry_base` up to `webhook_retry_max`) and
+    # after how many failed attempts in a row an endpoint is suspended (about an hour of
+    # trying with the defaults).
+    notify_interval: float = 0.2
+    webhook_timeout: float = 10.0
+    webhook_concurrency: int = 32
+    webhook_retry_base: float = 1.0
+    webhook_retry_max: float = 600.0
+    webhook_max_attempts: int = 15
+    # Events in one subscription delivery (the binding asks for "manageable batches").
+    webhook_batch_events: int = 100
 
     def __post_init__(self) -> None:
         WitnessPolicy.of(self.witnesses, self.witness_quorum)  # raises if inconsistent
@@ -104,6 +120,13 @@ class Settings:
         _bounded("lookup_cache_seconds", self.lookup_cache_seconds, 0, 86400)
         _bounded("max_replica_lag", self.max_replica_lag, 0, 7 * 86400)
         _bounded("scan_warning_count", self.scan_warning_count, 2, 1_000_000)
+        _bounded("notify_interval", self.notify_interval, 0.01, 60)
+        _bounded("webhook_timeout", self.webhook_timeout, 0.1, 300)
+        _bounded("webhook_concurrency", self.webhook_concurrency, 1, 1000)
+        _bounded("webhook_retry_base", self.webhook_retry_base, 0.001, 3600)
+        _bounded("webhook_retry_max", self.webhook_retry_max, self.webhook_retry_base, 86400)
+        _bounded("webhook_max_attempts", self.webhook_max_attempts, 1, 1000)
+        _bounded("webhook_batch_events", self.webhook_batch_events, 1, 10_000)
         if self.role not in ROLES:
             raise ConfigError(f"role {self.role!r} must be one of {', '.join(ROLES)}")
         if self.read_database_url and not self.database_url:
@@ -212,6 +235,13 @@ class Settings:
             ("lookup_cache_seconds", "TRACELEDGER_LOOKUP_CACHE_SECONDS"),
             ("max_replica_lag", "TRACELEDGER_MAX_REPLICA_LAG"),
             ("scan_warning_count", "TRACELEDGER_SCAN_WARNING_COUNT"),
+            ("notify_interval", "TRACELEDGER_NOTIFY_INTERVAL"),
+            ("webhook_timeout", "TRACELEDGER_WEBHOOK_TIMEOUT"),
+            ("webhook_concurrency", "TRACELEDGER_WEBHOOK_CONCURRENCY"),
+            ("webhook_retry_base", "TRACELEDGER_WEBHOOK_RETRY_BASE"),
+            ("webhook_retry_max", "TRACELEDGER_WEBHOOK_RETRY_MAX"),
+            ("webhook_max_attempts", "TRACELEDGER_WEBHOOK_MAX_ATTEMPTS"),
+            ("webhook_batch_events", "TRACELEDGER_WEBHOOK_BATCH_EVENTS"),
         ):
             if var in env:
                 try:

@@ -28,12 +28,13 @@ from gateway.cli.settings import settings_from_args
 from gateway.cli.shards import add_rotate_parser
 from gateway.cli.witness import add_witness_parser
 from gateway.clients.capture import CaptureClient
-from gateway.demo import DEMO_BASE, load_demo
+from gateway.demo import demo_inbox, setup_demo
 from gateway.observability import configure_logging
 from traceledger.accounts import registry, tokens
 from traceledger.audit.history_check import verify_history
 from traceledger.audit.verify import verify_log
 from traceledger.errors import CaptureRejectedError, ConfigError, IntegrityError, TraceledgerError
+from traceledger.inspect.recall_notices import remove_endpoint, set_endpoint
 from traceledger.ledger import resolve_dsn
 from traceledger.log.logkey import load_or_create_log_key
 from traceledger.settings import ROLES, Settings
@@ -47,8 +48,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     app = create_app(settings)
     if args.command == "demo":
-        app.on_startup.append(load_demo)
-        app[DEMO_BASE] = settings.public_url or f"http://{args.host}:{args.port}"
+        setup_demo(
+            app,
+            settings.public_url or f"http://{args.host}:{args.port}",
+            demo_inbox(args.host, args.port),
+        )
     where = (settings.database_url and "the PostgreSQL at DATABASE_URL") or (
         f"the embedded PostgreSQL in {settings.pgdata}"
     )
@@ -170,6 +174,23 @@ def cmd_enterprise_list(args: argparse.Namespace) -> int:
             for key_id, revoked in e.keys:
                 state = f"revoked {revoked:%Y-%m-%d %H:%M}" if revoked else "active"
                 print(f"        key {key_id}  {state}")
+        return 0
+
+    return asyncio.run(_on_pool(settings_from_args(args), work))
+
+
+def cmd_enterprise_notify(args: argparse.Namespace) -> int:
+    async def work(conn: Conn) -> int:
+        if args.remove:
+            await remove_endpoint(conn, args.enterprise)
+            print(f"enterprise {args.enterprise}: recall notices no longer sent")
+            return 0
+        if not args.url:
+            raise ConfigError("give --url URL (or --remove)")
+        secret = await set_endpoint(conn, args.enterprise, args.url, args.secret)
+        print(f"enterprise {args.enterprise}: recall notices go to {args.url}")
+        print("they are signed (GS1-Signature: sha256=<HMAC-SHA256>) with this secret, shown once:")
+        print(secret)
         return 0
 
     return asyncio.run(_on_pool(settings_from_args(args), work))
@@ -386,6 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
     enterprise.add_parser("list", help="list enterprises and keys").set_defaults(
         func=cmd_enterprise_list
     )
+    notify = enterprise.add_parser(
+        "notify", help="where the enterprise gets recall notices (a webhook it runs)"
+    )
+    notify.add_argument("enterprise", type=int, help="enterprise id")
+    notify.add_argument("--url", help="https URL (plain http only on this machine)")
+    notify.add_argument("--secret", help="HMAC key signing the notices (default: generated)")
+    notify.add_argument("--remove", action="store_true", help="stop sending recall notices")
+    notify.set_defaults(func=cmd_enterprise_notify)
 
     key = sub.add_parser("key", help="enterprise signing keys").add_subparsers(
         dest="action", required=True

@@ -12,6 +12,7 @@ from gateway.problems import BAD_REQUEST, UNAUTHORIZED, ProblemError
 from traceledger.accounts import registry
 from traceledger.accounts.tokens import same_token
 from traceledger.ingest.envelopes import load_json
+from traceledger.inspect.recall_notices import remove_endpoint, set_endpoint
 from traceledger.standards.dsse import load_public_key_pem
 
 routes = web.RouteTableDef()
@@ -95,3 +96,27 @@ async def revoke_key(request: web.Request) -> web.Response:
     async with request.app[LEDGER].pool.acquire() as conn:
         revoked = await registry.revoke_key(conn, key_id)
     return web.json_response({"keyId": key_id, "revokedAt": revoked.isoformat()})
+
+
+@routes.post("/v1/admin/enterprises/{id}/notify")
+async def set_recall_endpoint(request: web.Request) -> web.Response:
+    """Where the enterprise gets recall notices; the answer holds the secret that signs
+    them (given as `secret`, or generated), shown this once."""
+    require_operator(request)
+    enterprise_id = parse_int(request.match_info["id"], "id")
+    body = await json_object(request)
+    url = _field(body, "url", str)
+    async with request.app[LEDGER].pool.acquire() as conn:
+        secret = await set_endpoint(
+            conn, enterprise_id, url, _field(body, "secret", str, required=False)
+        )
+    return web.json_response({"enterpriseId": enterprise_id, "url": url, "secret": secret})
+
+
+@routes.delete("/v1/admin/enterprises/{id}/notify")
+async def remove_recall_endpoint(request: web.Request) -> web.Response:
+    require_operator(request)
+    enterprise_id = parse_int(request.match_info["id"], "id")
+    async with request.app[LEDGER].pool.acquire() as conn:
+        await remove_endpoint(conn, enterprise_id)
+    return web.Response(status=204)

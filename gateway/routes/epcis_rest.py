@@ -46,7 +46,8 @@ from traceledger.ingest import jobs
 from traceledger.ingest.capture import Captured
 from traceledger.ingest.custody import HttpSignature, Submission
 from traceledger.ingest.envelopes import JSON_TYPES, XML_TYPES, load_json
-from traceledger.inspect.query import EventQuery, QueryService, parse_query
+from traceledger.inspect.query import EventQuery, parse_query
+from traceledger.inspect.query_sql import QueryService
 from traceledger.standards.epcis import now_utc, utc_iso
 from traceledger.standards.epcis_xml import EPCIS_CONTEXT
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.auth import official
-from gateway.keys import LEDGER, READ_POOL, SETTINGS
+from gateway.keys import CATALOG_PUBLISHER, READ_POOL, SETTINGS
 from gateway.params import parse_int, read_limited
 from gateway.problems import (
     BAD_REQUEST,
@@ -19,7 +19,6 @@ from gateway.problems import (
 )
 from traceledger.errors import IdentifierError
 from traceledger.ingest.catalogs.document import CATALOGS, port_key
-from traceledger.ingest.catalogs.publishing import CatalogPublisher
 from traceledger.inspect.catalogs.arrivals import ArrivalSampler
 from traceledger.inspect.catalogs.sampling import DEFAULT_BASE_RATE
 from traceledger.inspect.catalogs.versions import CatalogReader
@@ -42,9 +41,7 @@ def _sampler(request: web.Request) -> ArrivalSampler:
 async def publish_catalog(request: web.Request) -> web.Response:
     body = await read_limited(request, request.app[SETTINGS].max_body_bytes)
     # Publishing appends through the primary; reading may use the read replica.
-    ledger = request.app[LEDGER]
-    publisher = CatalogPublisher(ledger.pool, ledger.sequencer)
-    published = await publisher.publish(body, request.content_type)
+    published = await request.app[CATALOG_PUBLISHER].publish(body, request.content_type)
     return web.Response(
         status=200 if published.replayed else 201,
         body=published.body,

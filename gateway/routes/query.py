@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.auth import audit, require_access
+from gateway.auth import PRIVATE, with_access
 from gateway.keys import HISTORY, LEDGER, READ_POOL
 from gateway.params import digital_link_key, public_base
-from gateway.problems import FORBIDDEN, ProblemError, problem_for
+from gateway.problems import FORBIDDEN, ProblemError
 from traceledger.accounts.tokens import AccessToken
-from traceledger.errors import TraceledgerError
 from traceledger.inspect.export import (
     ExportService,
     LotExport,
@@ -28,32 +26,15 @@ from traceledger.inspect.export import (
     epcis_document,
     may_export,
 )
-from traceledger.inspect.query import QueryService, Viewer, parse_query
+from traceledger.inspect.query import parse_query
+from traceledger.inspect.query_sql import QueryService
+from traceledger.inspect.visibility import Viewer
 from traceledger.standards.gs1 import GS1Key
 
 routes = web.RouteTableDef()
 
 EXPORT_PREFIX = "/v1/export/"
-_PRIVATE = {"Vary": "Authorization", "Cache-Control": "no-store"}
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-async def _audited(
-    request: web.Request, work: Callable[[AccessToken], Awaitable[web.Response]]
-) -> web.Response:
-    """Run `work` for the caller's token and audit the outcome, whatever it is."""
-    access = await require_access(request)
-    try:
-        response = await work(access)
-    except TraceledgerError as exc:
-        problem = problem_for(exc)
-        await audit(request, problem.kind.status)
-        raise problem from exc
-    except ProblemError as exc:
-        await audit(request, exc.kind.status)
-        raise
-    await audit(request, response.status)
-    return response
 
 
 async def _viewer(request: web.Request, access: AccessToken) -> Viewer:
@@ -62,7 +43,7 @@ async def _viewer(request: web.Request, access: AccessToken) -> Viewer:
 
 
 @routes.get("/v1/events")
-async def events(request: web.Request) -> web.Response:
+async def events(request: web.Request) -> web.StreamResponse:
     async def work(access: AccessToken) -> web.Response:
         query = parse_query({name: request.query.getall(name) for name in request.query})
         service = QueryService(request.app[READ_POOL])
@@ -72,13 +53,13 @@ async def events(request: web.Request) -> web.Response:
             b",".join(page.events),
             json.dumps(token).encode(),
         )
-        headers = dict(_PRIVATE)
+        headers = dict(PRIVATE)
         if token is not None:
             following = request.rel_url.update_query(nextPageToken=token)
             headers["Link"] = f'<{public_base(request)}{following}>; rel="next"'
         return web.Response(body=body, content_type="application/json", headers=headers)
 
-    return await _audited(request, work)
+    return await with_access(request, work)
 
 
 async def _collect(request: web.Request, access: AccessToken, suffix: str) -> LotExport:
@@ -97,11 +78,11 @@ async def _collect(request: web.Request, access: AccessToken, suffix: str) -> Lo
 
 def _attachment(key: GS1Key, extension: str) -> dict[str, str]:
     name = _FILENAME_UNSAFE.sub("_", key.canonical().replace("/", "_")).strip("_")
-    return {**_PRIVATE, "Content-Disposition": f'attachment; filename="{name}.{extension}"'}
+    return {**PRIVATE, "Content-Disposition": f'attachment; filename="{name}.{extension}"'}
 
 
 @routes.get(EXPORT_PREFIX + "{path:.+}.jsonld")
-async def export_jsonld(request: web.Request) -> web.Response:
+async def export_jsonld(request: web.Request) -> web.StreamResponse:
     async def work(access: AccessToken) -> web.Response:
         export = await _collect(request, access, ".jsonld")
         return web.Response(
@@ -110,11 +91,11 @@ async def export_jsonld(request: web.Request) -> web.Response:
             headers=_attachment(export.key, "jsonld"),
         )
 
-    return await _audited(request, work)
+    return await with_access(request, work)
 
 
 @routes.get(EXPORT_PREFIX + "{path:.+}.csv")
-async def export_csv(request: web.Request) -> web.Response:
+async def export_csv(request: web.Request) -> web.StreamResponse:
     async def work(access: AccessToken) -> web.Response:
         export = await _collect(request, access, ".csv")
         headers = _attachment(export.key, "csv")
@@ -125,4 +106,4 @@ async def export_csv(request: web.Request) -> web.Response:
             headers=headers,
         )
 
-    return await _audited(request, work)
+    return await with_access(request, work)

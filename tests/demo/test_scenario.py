@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,9 +12,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
-from gateway.demo import DEMO_BASE, load_demo
+from gateway.demo import demo_inbox, setup_demo
 from gateway.keys import CAPTURE, LEDGER
-from tests.conftest import wait_for_checkpoint, wait_for_index
+from tests.conftest import free_port, wait_for_checkpoint, wait_for_index
+from tests.webhooks import poll
 from traceledger.demo import scenario
 from traceledger.ledger import Ledger
 from traceledger.settings import Settings
@@ -251,13 +253,19 @@ async def test_the_index_attributes_every_event_to_its_signer(client: Client) ->
 async def test_the_demo_loads_on_startup_once_and_prints_where_to_look(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # The inbox is not listening until startup ends: retry soon after.
+    settings = dataclasses.replace(settings, notify_interval=0.02, webhook_retry_base=0.05)
+
     async def start() -> int:
-        """One `traceledger demo` run, as the CLI wires it; the tree size it leaves."""
+        """One `traceledger demo` run, as the CLI wires it; the tree size it leaves once
+        every recall notice reached the demo's own inbox."""
         app = create_app(settings)
-        app[DEMO_BASE] = "http://demo.example:8080"
-        app.on_startup.append(load_demo)
-        async with TestClient(TestServer(app)) as running:
-            return await tree_size(running.app[LEDGER])
+        port = free_port()
+        setup_demo(app, "http://demo.example:8080", demo_inbox("127.0.0.1", port))
+        async with TestClient(TestServer(app, port=port)) as running:
+            ledger = running.app[LEDGER]
+            await poll(lambda: all_delivered(ledger), what="every recall notice delivered")
+            return await tree_size(ledger)
 
     size = await start()
     assert size == sum(len(events_of(s)) for s in STORY.steps)
@@ -266,7 +274,20 @@ async def test_the_demo_loads_on_startup_once_and_prints_where_to_look(
         assert party.name in out
     for _, path in STORY.highlights:
         assert f"http://demo.example:8080/{path}" in out
+    # The recall of lot A reached the retailer selling the blended product made from it.
+    notice = out[out.index(f"recall notice for {scenario.RETAILER_2.name}: recall") :]
+    assert "signature verified; proven in the log" in notice.splitlines()[1]
     assert await start() == size  # a restart: same anchor, same envelopes, all replays
+
+
+async def all_delivered(ledger: Ledger) -> bool:
+    """The notifier read the whole log, and every notice it planned was delivered."""
+    async with ledger.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT (SELECT next_idx FROM notice_state) >= (SELECT size FROM log_head) AS read,"
+            " (SELECT count(*) FROM recall_deliveries WHERE delivered_at IS NULL) AS waiting"
+        )
+    return row is not None and bool(row["read"]) and not row["waiting"]
 
 
 async def test_the_lookup_shows_the_recall_downstream_and_the_destroyed_lot(

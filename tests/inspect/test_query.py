@@ -20,7 +20,8 @@ from tests.epcis_samples import document
 from tests.ingest.test_capture import Signer, post, register
 from traceledger.accounts import tokens
 from traceledger.errors import RegistryError
-from traceledger.inspect.query import decode_page_token, encode_page_token, owned_key_patterns
+from traceledger.inspect.query import Position, decode_page_token, encode_page_token
+from traceledger.inspect.visibility import owned_key_patterns
 from traceledger.settings import Settings
 from traceledger.standards.gs1 import GS1Key, check_digit
 
@@ -320,6 +321,93 @@ async def test_each_parameter_filters_as_epcis_says(world: World) -> None:
         assert await names(world, params) == expected, params
 
 
+MORE_FILTERS: list[tuple[dict[str, str], set[str]]] = [
+    ({"EQ_action": "ADD"}, {"commission", "pack", "make_c"}),
+    ({"EQ_action": "DELETE|OBSERVE"}, {"unpack", "ship", "inspect", "receive"}),
+    ({"MATCH_parentID": CASE}, {"pack", "unpack"}),
+    ({"MATCH_parentID": CAN1}, set()),
+    ({"MATCH_inputEPC": CAN1}, {"blend"}),
+    ({"MATCH_inputEPC": BLEND}, set()),
+    ({"MATCH_outputEPC": BLEND}, {"blend"}),
+    ({"EQ_source_owning_party": f"urn:epc:id:pgln:{DAIRY}.00001"}, {"ship"}),
+    ({"EQ_source_possessing_party": f"urn:epc:id:pgln:{DAIRY}.00001"}, set()),
+    ({"EQ_destination_location": PROC_SITE}, {"ship"}),
+    ({"EQ_destination_location": f"https://id.gs1.org/414/{PROC_GLN}"}, {"ship"}),
+    ({"EQ_destination_owning_party": PROC_SITE}, set()),
+    ({"EXISTS_errorDeclaration": ""}, set()),
+]
+
+
+async def test_the_further_epcis_parameters_filter_as_epcis_says(world: World) -> None:
+    for params, expected in MORE_FILTERS:
+        assert await names(world, params) == expected, params
+    chosen = f"{world.ids['ship']}|{world.ids['blend']}"
+    assert await names(world, {"EQ_eventID": chosen}) == {"ship", "blend"}
+
+
+async def test_error_declarations_are_found_with_exists_error_declaration(world: World) -> None:
+    declared = {
+        **WORLD_EVENTS["ship"][1],
+        "errorDeclaration": {"declarationTime": at("09"), "reason": "incorrect_data"},
+    }
+    status, _ = await post(world.client, document(declared), world.signers["dairy"])
+    assert status == 201
+    await settle(world.client, len(WORLD_EVENTS) + 1)
+    body = await query(world, "EXISTS_errorDeclaration")
+    assert [e["errorDeclaration"]["reason"] for e in body["events"]] == ["incorrect_data"]
+    assert await names(world, {"EXISTS_errorDeclaration": "true", "EQ_bizStep": "receiving"}) == (
+        set()
+    )
+
+
+async def test_record_time_bounds_follow_when_the_log_recorded_each_event(world: World) -> None:
+    async with world.client.app[LEDGER].pool.acquire() as conn:
+        boundary = await conn.fetchval("SELECT now()")
+    late = ev("ObjectEvent", at("01"), action="OBSERVE", bizStep="storing", epcList=[CAN2])
+    status, receipt = await post(world.client, document(late), world.signers["dairy"])
+    assert status == 201
+    await settle(world.client, len(WORLD_EVENTS) + 1)
+    since = boundary.isoformat()
+    after = await query(world, {"GE_recordTime": since})
+    assert [e["eventID"] for e in after["events"]] == [receipt["entries"][0]["eventID"]]
+    assert await names(world, {"LT_recordTime": since}) == ALL
+
+
+async def test_order_by_and_direction_sort_the_results(world: World) -> None:
+    newest_first = (await query(world, {"orderBy": "eventTime"}))["events"]
+    times = [e["eventTime"] for e in newest_first]
+    assert times == sorted(times, reverse=True)  # EPCIS: DESC unless told otherwise
+    oldest_first = await query(world, {"orderBy": "eventTime", "orderDirection": "ASC"})
+    assert [e["eventTime"] for e in oldest_first["events"]] == sorted(times)
+    recorded = await query(world, {"orderBy": "recordTime", "orderDirection": "ASC"})
+    by_index = sorted(ALL, key=lambda n: world.indexes[n])
+    assert [world.names([e]).pop() for e in recorded["events"]] == by_index
+    # Paging keeps the order, one event at a time, in both directions.
+    for direction in ("ASC", "DESC"):
+        got: list[str] = []
+        params = {"orderBy": "recordTime", "orderDirection": direction, "perPage": "1"}
+        page = await query(world, params)
+        while True:
+            got += [world.names([e]).pop() for e in page["events"]]
+            if page["nextPageToken"] is None:
+                break
+            page = await query(world, {**params, "nextPageToken": page["nextPageToken"]})
+        assert got == (by_index if direction == "ASC" else by_index[::-1])
+
+
+async def test_event_count_limit_caps_the_results_across_pages(world: World) -> None:
+    got: list[dict[str, Any]] = []
+    params = {"eventCountLimit": "3", "perPage": "2"}
+    page = await query(world, params)
+    while True:
+        got += page["events"]
+        if page["nextPageToken"] is None:
+            break
+        page = await query(world, {**params, "nextPageToken": page["nextPageToken"]})
+    everything = (await query(world, {}))["events"]
+    assert got == everything[:3]
+
+
 async def test_an_unencoded_plus_in_a_time_still_means_the_offset(world: World) -> None:
     body = await query(world, "GE_eventTime=2026-09-08T00:00:00+08:00")
     assert world.names(body["events"]) == {"blend"}
@@ -402,7 +490,8 @@ def test_page_tokens_round_trip() -> None:
     from datetime import UTC, datetime
 
     when = datetime(2026, 9, 1, 0, 0, 0, 123456, tzinfo=UTC)
-    assert decode_page_token(encode_page_token(when, 42)) == (when, 42)
+    for position in (Position(when, 42), Position(None, 7, served=3)):
+        assert decode_page_token(encode_page_token(position)) == position
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,7 +500,8 @@ def test_page_tokens_round_trip() -> None:
 
 BAD_PARAMETERS = [
     ("colour=red", "colour"),
-    ("EQ_action=ADD", "EQ_action"),  # EPCIS, but not in our subset
+    ("EQ_action=UPSERT", "EQ_action"),
+    ("EQ_quantity=3", "EQ_quantity"),  # EPCIS, but not in our subset
     ("eventType=QuantityEvent", "eventType"),
     ("eventType=", "eventType"),
     ("GE_eventTime=yesterday", "GE_eventTime"),
@@ -429,6 +519,13 @@ BAD_PARAMETERS = [
     ("perPage=ten", "perPage"),
     ("nextPageToken=garbage", "nextPageToken"),
     ("nextPageToken=WzEsMl0", "nextPageToken"),  # base64 of [1,2]
+    ("orderBy=bizStep", "orderBy"),
+    ("orderBy=eventTime&orderDirection=UP", "orderDirection"),
+    ("eventCountLimit=0", "eventCountLimit"),
+    ("EXISTS_errorDeclaration=false", "EXISTS_errorDeclaration"),
+    ("GE_recordTime=now", "GE_recordTime"),
+    ("EQ_source_nonsense=urn:epc:id:pgln:9421234.00001", "EQ_source_nonsense"),
+    ("MATCH_parentID=urn:epc:id:sscc:12", "MATCH_parentID"),
 ]
 
 

@@ -62,6 +62,24 @@ async def test_origin_of_a_blended_unit_reaches_the_foreign_producer_and_inspect
     assert answer["status"]["recalled"] is True
 
 
+async def test_forward_trace_lists_every_enterprise_still_holding_any_of_the_lot(
+    client: Client, loaded: dict[str, str]
+) -> None:
+    status, scope = await get(client, f"/v1/trace/forward/{LOT_A}", loaded["inspector"])
+    assert status == 200, scope
+    holders = {(h["key"], h["party"]) for h in scope["holders"]}
+    parties = {party for _, party in holders}
+    # The recall names lot A last: it moves nothing, so every holder is still listed.
+    assert {scenario.RETAILER_1.name, scenario.RETAILER_2.name, scenario.PROCESSOR.name} <= (
+        parties
+    )
+    assert scenario.IMPORTER.name not in parties  # it shipped all of lot A on
+    # The distributor shipped the cage with the case and blended cans packed in it; it
+    # still has part of lot A (a quantity it received) as far as the events tell.
+    assert {k for k, p in holders if p == scenario.DISTRIBUTOR.name} == {LOT_A}
+    assert all(isinstance(h["enterpriseId"], int) for h in scope["holders"])
+
+
 async def test_lot_b_shows_non_conformant_then_destroyed(
     client: Client, loaded: dict[str, str]
 ) -> None:

@@ -25,7 +25,7 @@ from traceledger.store.locks import Lock
 from traceledger.tlog.leaf import sha256
 
 Client = TestClient[web.Request, web.Application]
-WORKERS = {"integrator", "indexer", "prebuilder", "cosigner"}
+WORKERS = {"integrator", "indexer", "prebuilder", "cosigner", "notifier"}
 
 
 @pytest.fixture

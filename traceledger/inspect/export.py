@@ -27,7 +27,7 @@ import asyncpg
 
 from traceledger.errors import IdentifierError, NotFoundError, RangeError, TraceledgerError
 from traceledger.ingest.envelopes import stored_document
-from traceledger.inspect.query import Viewer, shown_event
+from traceledger.inspect.visibility import Viewer, shown_event
 from traceledger.log.reader import LogReader
 from traceledger.lookup.history import (
     BEGINNING,

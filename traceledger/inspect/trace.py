@@ -17,41 +17,15 @@ import asyncpg
 
 from traceledger.errors import NotFoundError, RangeError
 from traceledger.inspect.catalogs.matching import catalog_hits
+from traceledger.inspect.holding import ITEM_ROLES, RECEIVING_STEPS, Holding, holdings
 from traceledger.lookup.history import EventRow, HistoryService, events_naming
 from traceledger.standards.gs1 import GS1Key, parse_index_key
 
 MAX_DEPTH = 6
 MAX_KEYS = 20_000  # a trace answer never grows beyond this many identifiers
-# Steps after which the goods are no longer where they were received.
-LEAVING_STEPS = frozenset(
-    {
-        "shipping",
-        "departing",
-        "retail_selling",
-        "destroying",
-        "dispensing",
-        "decommissioning",
-        "loading",
-        "void_shipping",
-    }
-)
-RECEIVING_STEPS = frozenset(
-    {"receiving", "arriving", "accepting", "storing", "stocking", "unloading"}
-)
 CHILD_ROLES = ("child", "childClass")
 INPUT_ROLES = ("input", "inputClass")
 OUTPUT_ROLES = ("output", "outputClass")
-ITEM_ROLES = (
-    "epc",
-    "class",
-    "parent",
-    "child",
-    "childClass",
-    "input",
-    "inputClass",
-    "output",
-    "outputClass",
-)
 
 
 def check_depth(depth: int) -> int:
@@ -169,53 +143,10 @@ class TraceService:
 
     async def forward(self, key: GS1Key, depth: int = MAX_DEPTH) -> dict[str, Any]:
         """Everything downstream of a lot or item, and who received and still holds it."""
-        check_depth(depth)
-        start = key.item_key().canonical()
-        nodes: dict[str, _Node] = {start: _Node(start, "item" if key.serial else "lot", 0, None)}
-        events: dict[int, EventRow] = {}
-        frontier = [start]
-        truncated = False
         async with self._pool.acquire() as conn:
-            level = 0
-            while frontier and level <= depth:
-                if len(nodes) > MAX_KEYS:
-                    truncated = True
-                    break
-                rows = await events_naming(conn, frontier, limit=MAX_KEYS * 4)
-                wanted = set(frontier)
-                frontier = []
-                for row in rows:
-                    events[row.idx] = row
-                    for k, role in row.keys:
-                        if k in wanted:
-                            nodes[k].events.add(row.idx)
-                            frontier += self._downstream(row, k, role, nodes, level)
-                level += 1
-            if frontier:
-                truncated = True
-            names = await _names(conn, {r.enterprise_id for r in events.values()})
-        if len(nodes) == 1 and not events:
-            raise NotFoundError(f"nothing is recorded about {start}")
-        return _forward_answer(key, nodes, events, names, truncated)
-
-    @staticmethod
-    def _downstream(
-        row: EventRow, key: str, role: str, nodes: dict[str, _Node], level: int
-    ) -> list[str]:
-        """Keys this event carries the goods on to: serials, containers, products."""
-        found: list[tuple[str, str]] = []
-        if role == "lotMember":
-            found = [(k, "serial") for k, r in row.keys if r in ("epc", "output")]
-        elif row.event_type == "AggregationEvent" and role in CHILD_ROLES and row.action == "ADD":
-            found = [(k, "container") for k, r in row.keys if r == "parent"]
-        elif row.event_type == "TransformationEvent" and role in INPUT_ROLES:
-            found = [(k, "product") for k, r in row.keys if r in OUTPUT_ROLES]
-        new = []
-        for k, kind in found:
-            if k not in nodes:
-                nodes[k] = _Node(k, kind, level + 1, key)
-                new.append(k)
-        return new
+            scope = await forward_scope(conn, key, depth)
+            names = await _names(conn, {r.enterprise_id for r in scope.events.values()})
+        return _forward_answer(scope, names)
 
     async def recalls(self, limit: int = 50) -> list[dict[str, Any]]:
         """Recall events still in force, newest first, each with its forward-trace scope."""
@@ -260,21 +191,85 @@ class TraceService:
         return out
 
 
+@dataclass
+class Scope:
+    """A forward trace: the keys reached (with how), the events naming them, and whether
+    a limit cut the walk short."""
+
+    key: GS1Key
+    nodes: dict[str, _Node]
+    events: dict[int, EventRow]
+    truncated: bool
+
+    def holdings(self) -> list[Holding]:
+        """Who holds any of the goods reached, as the events tell."""
+        return holdings(self.events.values(), set(self.nodes))
+
+
+async def forward_scope(
+    conn: Any, key: GS1Key, depth: int = MAX_DEPTH, *, upto: int | None = None
+) -> Scope:
+    """Walk downstream from a lot or item: its serials, the containers they went into, the
+    products made from them, recursively, at most `depth` steps and MAX_KEYS keys. With
+    `upto`, as the log stood at that index (a recall's scope when it was logged)."""
+    check_depth(depth)
+    start = key.item_key().canonical()
+    nodes: dict[str, _Node] = {start: _Node(start, "item" if key.serial else "lot", 0, None)}
+    events: dict[int, EventRow] = {}
+    frontier = [start]
+    truncated = False
+    level = 0
+    while frontier and level <= depth:
+        if len(nodes) > MAX_KEYS:
+            truncated = True
+            break
+        rows = await events_naming(conn, frontier, limit=MAX_KEYS * 4, lot_members=True)
+        wanted = set(frontier)
+        frontier = []
+        for row in rows:
+            if upto is not None and row.idx > upto:
+                continue
+            events[row.idx] = row
+            for k, role in row.keys:
+                if k in wanted:
+                    nodes[k].events.add(row.idx)
+                    frontier += _downstream(row, k, role, nodes, level)
+        level += 1
+    if frontier:
+        truncated = True
+    if len(nodes) == 1 and not events:
+        raise NotFoundError(f"nothing is recorded about {start}")
+    return Scope(key, nodes, events, truncated)
+
+
+def _downstream(
+    row: EventRow, key: str, role: str, nodes: dict[str, _Node], level: int
+) -> list[str]:
+    """Keys this event carries the goods on to: serials, containers, products."""
+    found: list[tuple[str, str]] = []
+    if role == "lotMember":
+        found = [(k, "serial") for k, r in row.keys if r in ("epc", "output")]
+    elif row.event_type == "AggregationEvent" and role in CHILD_ROLES and row.action == "ADD":
+        found = [(k, "container") for k, r in row.keys if r == "parent"]
+    elif row.event_type == "TransformationEvent" and role in INPUT_ROLES:
+        found = [(k, "product") for k, r in row.keys if r in OUTPUT_ROLES]
+    new = []
+    for k, kind in found:
+        if k not in nodes:
+            nodes[k] = _Node(k, kind, level + 1, key)
+            new.append(k)
+    return new
+
+
 async def _names(conn: Any, ids: Iterable[int | None]) -> dict[int, str]:
     wanted = [i for i in ids if i is not None]
     rows = await conn.fetch("SELECT id, name FROM enterprises WHERE id = ANY($1::bigint[])", wanted)
     return {r["id"]: r["name"] for r in rows}
 
 
-def _forward_answer(
-    key: GS1Key,
-    nodes: dict[str, _Node],
-    events: dict[int, EventRow],
-    names: dict[int, str],
-    truncated: bool,
-) -> dict[str, Any]:
+def _forward_answer(scope: Scope, names: dict[int, str]) -> dict[str, Any]:
+    nodes, events = scope.nodes, scope.events
     receipts: dict[tuple[str | None, str | None], dict[str, Any]] = {}
-    last_seen: dict[str, EventRow] = {}
     for row in sorted(events.values(), key=lambda r: (r.event_time, r.idx)):
         party = names.get(row.enterprise_id) if row.enterprise_id else None
         place = row.biz_location or row.read_point
@@ -290,22 +285,17 @@ def _forward_answer(
                 },
             )
             spot["events"].append(row.idx)
-        for k in named:
-            last_seen[k] = row
-    holders = []
-    for k, row in last_seen.items():
-        if row.biz_step in LEAVING_STEPS or row.disposition in ("destroyed", "retail_sold"):
-            continue
-        if row.biz_step in RECEIVING_STEPS:
-            holders.append(
-                {
-                    "key": k,
-                    "location": row.biz_location or row.read_point,
-                    "party": names.get(row.enterprise_id) if row.enterprise_id else None,
-                    "since": row.event_time.isoformat(),
-                    "index": row.idx,
-                }
-            )
+    holders = [
+        {
+            "key": h.key,
+            "location": h.received.biz_location or h.received.read_point,
+            "party": names.get(h.enterprise_id),
+            "enterpriseId": h.enterprise_id,
+            "since": h.since.isoformat(),
+            "index": h.received.idx,
+        }
+        for h in scope.holdings()
+    ]
 
     def of(kind: str) -> list[dict[str, Any]]:
         return [
@@ -314,6 +304,7 @@ def _forward_answer(
             if n.kind == kind
         ]
 
+    key = scope.key
     return {
         "identifier": {"key": key.item_key().canonical(), "digitalLink": key.digital_link()},
         "serials": of("serial"),
@@ -323,7 +314,7 @@ def _forward_answer(
             {**r, "first": r["first"].isoformat(), "events": sorted(r["events"])}
             for r in receipts.values()
         ],
-        "holders": sorted(holders, key=lambda h: h["key"]),
+        "holders": sorted(holders, key=lambda h: (h["key"], h["enterpriseId"])),
         "events": sorted(events),
-        "truncated": truncated,
+        "truncated": scope.truncated,
     }

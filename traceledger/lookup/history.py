@@ -263,12 +263,18 @@ class HistoryService:
 
 
 async def events_naming(
-    conn: Any, keys: list[str], limit: int = MAX_EVENTS, *, detail: bool = False
+    conn: Any,
+    keys: list[str],
+    limit: int = MAX_EVENTS,
+    *,
+    detail: bool = False,
+    lot_members: bool = False,
 ) -> list[EventRow]:
     """Every indexed event naming any of `keys`, with all the keys it names, in time order.
 
     `detail` also brings each event's leaf, payload and sender, so a history needs no
-    further round trips for them.
+    further round trips for them. `lot_members` also finds the events that made serials
+    of a lot in `keys` (the way a forward trace goes from a lot to its serials).
     """
     rows = await conn.fetch(
         # LATERAL: fetch each matched event's other keys through the idx index, whatever
@@ -279,8 +285,9 @@ async def events_naming(
         # A lotMember key names the lot a serial was made in: the lot's other serials'
         # commissioning events are not the lot's history (a lot of 10,000 would drag in
         # 10,000 events).
-        + " FROM (SELECT DISTINCT idx FROM event_keys"
-        "       WHERE key = ANY($1::text[]) AND role <> 'lotMember') m"
+        + " FROM (SELECT DISTINCT idx FROM event_keys WHERE key = ANY($1::text[])"
+        + ("" if lot_members else " AND role <> 'lotMember'")
+        + ") m"
         " JOIN events e ON e.idx = m.idx"
         + (
             " JOIN entries en ON en.idx = m.idx"

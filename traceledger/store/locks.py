@@ -14,3 +14,4 @@ class Lock(enum.IntEnum):
     CATALOG_PUBLISH = 0x7472_6163_656C_0006  # catalog versions are numbered one at a time
     COSIGNER = 0x7472_6163_656C_0007  # one process asks witnesses to cosign
     PREBUILDER = 0x7472_6163_656C_0008  # one process builds lookup answers ahead
+    NOTIFIER = 0x7472_6163_656C_0009  # one process delivers subscriptions and recall notices

@@ -68,11 +68,17 @@ async def latest_version(conn: Conn, catalog: str) -> int | None:
 
 
 class CatalogPublisher:
-    """Appends authority-signed catalog versions, one version number at a time."""
+    """Appends authority-signed catalog versions, one version number at a time.
+
+    One per process: its lock lets one publication at a time in this process take a
+    connection and wait on the database lock that serializes versions across processes.
+    Without it, concurrent publications could hold every pooled connection waiting on
+    that lock while the holder's append waits for a connection."""
 
     def __init__(self, pool: asyncpg.Pool, sequencer: Sequencer) -> None:
         self._pool = pool
         self._sequencer = sequencer
+        self._one_at_a_time = asyncio.Lock()
 
     async def publish(self, body: bytes, content_type: str) -> Published:
         """Verify, validate and append one authority-signed catalog version."""
@@ -99,7 +105,7 @@ class CatalogPublisher:
         self, body: bytes, body_hash: bytes, doc: CatalogDoc, payload: bytes
     ) -> Published:
         identity = sha256(payload)
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._one_at_a_time, self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", Lock.CATALOG_PUBLISH)
             logged = await conn.fetchval("SELECT idx FROM entries WHERE identity = $1", identity)
             if logged is None:  # the identical catalog again is a duplicate, not stale
