@@ -65,7 +65,12 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
         if settings.role != "lookup":
             custodian = ledger.signer.private_key if ledger.signer is not None else None
             app[CAPTURE] = CaptureService(
-                ledger.pool, ledger.sequencer, SchemaSet(), settings, custodian=custodian
+                ledger.pool,
+                ledger.sequencer,
+                SchemaSet(),
+                settings,
+                custodian=custodian,
+                cpu=ledger.cpu,
             )
             app[CATALOG_PUBLISHER] = CatalogPublisher(ledger.pool, ledger.sequencer)
         # History, proofs and the checkpoint they are against all come from one database,

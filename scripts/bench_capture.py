@@ -4,17 +4,21 @@
 Starts `traceledger serve` in its own process on a fresh database, registers an
 enterprise, pre-signs EPCIS documents, then posts them from this process with several
 concurrent clients. The baseline COPYs the same number of rows of the same size with
-the same number of commits, in the same run. Uses DATABASE_URL if set, otherwise a
-throwaway embedded PostgreSQL.
+the same number of commits, in the same run. While the 1,000-event documents go in, a
+probe asks `/healthz` every 10 ms: its slowest answer is the longest the service's event
+loop was held. Then each stage of the pure pipeline is timed in this process over one
+1,000-event document. Uses DATABASE_URL if set, otherwise a throwaway embedded
+PostgreSQL.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -23,10 +27,18 @@ from benchkit import pct, scratch_database, served
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from traceledger.accounts import registry
+from traceledger.ingest.envelopes import load_json
+from traceledger.ingest.prepare import event_identity
+from traceledger.standards import eventhash
+from traceledger.standards.documents import event_document
 from traceledger.standards.dsse import sign_document
+from traceledger.standards.epcis import authorization_errors, check_event, now_utc
+from traceledger.standards.schemas import SchemaSet
 from traceledger.store.pool import connect_pool
 
 ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "0614141"
+ROWS = ((1, 16, 2000), (100, 4, 300), (1000, 2, 40))  # events/doc, clients, documents
 
 
 def event(n: int) -> dict[str, object]:
@@ -34,11 +46,11 @@ def event(n: int) -> dict[str, object]:
         "type": "ObjectEvent",
         "eventTime": "2026-10-01T08:00:00+08:00",
         "eventTimeZoneOffset": "+08:00",
-        "epcList": [f"urn:epc:id:sgtin:0614141.107346.{n}"],
+        "epcList": [f"urn:epc:id:sgtin:{PREFIX}.107346.{n}"],
         "action": "ADD",
         "bizStep": "commissioning",
         "disposition": "active",
-        "readPoint": {"id": "urn:epc:id:sgln:0614141.00001.0"},
+        "readPoint": {"id": f"urn:epc:id:sgln:{PREFIX}.00001.0"},
     }
 
 
@@ -70,53 +82,121 @@ async def copy_baseline(url: str, rows: int, per_commit: int, row_bytes: int) ->
         await conn.close()
 
 
+async def stall_probe(http: aiohttp.ClientSession, base: str, stop: asyncio.Event) -> float:
+    """The slowest /healthz answer while `stop` is not set, asked every 10 ms."""
+    slowest = 0.0
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        async with http.get(base + "/healthz") as r:
+            await r.read()
+        slowest = max(slowest, time.perf_counter() - t0)
+        await asyncio.sleep(0.01)
+    return slowest
+
+
+async def post_all(
+    http: aiohttp.ClientSession, base: str, bodies: list[tuple[bytes, str]], clients: int
+) -> list[float]:
+    latencies: list[float] = []
+    queue: Iterator[tuple[bytes, str]] = iter(bodies)
+
+    async def client() -> None:
+        for body, ctype in queue:
+            t0 = time.perf_counter()
+            async with http.post(
+                base + "/v1/capture", data=body, headers={"Content-Type": ctype}
+            ) as r:
+                await r.read()
+                assert r.status == 201, r.status
+            latencies.append(time.perf_counter() - t0)
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return latencies
+
+
+async def over_http(url: str, home: Path, key: Ed25519PrivateKey) -> None:
+    print(
+        "== capture over HTTP (server in its own process) vs raw COPY of as many rows"
+        " with as many commits"
+    )
+    print(
+        f"{'events/doc':>10} {'clients':>7} {'events/s':>9} {'COPY rows/s':>11}"
+        f" {'ratio':>6} {'ack p50 ms':>10} {'ack p99 ms':>10} {'stall ms':>9}"
+    )
+    serial = 0
+    async with served(url, home) as base, aiohttp.ClientSession() as http:
+        for per_doc, clients, docs in ROWS:
+            bodies = []
+            for _ in range(docs):
+                bodies.append(sign_document(document(serial, per_doc), key))
+                serial += per_doc
+            stop = asyncio.Event()
+            probe = asyncio.create_task(stall_probe(http, base, stop))
+            t = time.perf_counter()
+            latencies = await post_all(http, base, bodies, clients)
+            rate = per_doc * docs / (time.perf_counter() - t)
+            stop.set()
+            stall = await probe
+            copy = await copy_baseline(url, per_doc * docs, per_doc, 400)
+            print(
+                f"{per_doc:>10} {clients:>7} {rate:>9,.0f} {copy:>11,.0f}"
+                f" {rate / copy:>6.2f} {pct(latencies, 0.5) * 1e3:>10.1f}"
+                f" {pct(latencies, 0.99) * 1e3:>10.1f} {stall * 1e3:>9.1f}"
+            )
+
+
+def timed(label: str, work: Callable[[], object], total: list[float]) -> object:
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        result = work()
+        best = min(best, time.perf_counter() - t)
+    total.append(best)
+    print(f"{label:>28} {best * 1e3:>9.1f}")
+    return result
+
+
+def stages() -> None:
+    """Each stage of the pure pipeline (ingest/prepare.py) over one 1,000-event document,
+    in this process, best of three; the server runs them in its worker processes."""
+    print("\n== capture stages for one 1,000-event document (ms, one core)")
+    raw = json.dumps(document(0, 1000)).encode()
+    schemas, now = SchemaSet(), now_utc()
+    spent: list[float] = []
+    doc = timed("parse JSON", lambda: load_json(raw, "payload"), spent)
+    shaped = event_document(doc)
+    timed("schema", lambda: schemas.document_errors(shaped.document), spent)
+    events = shaped.events()
+
+    def meaning() -> None:
+        for i, e in enumerate(events):
+            checked, _ = check_event(e, i, now=now, max_future_skew=300)
+            if checked is not None:
+                authorization_errors(checked, i, (PREFIX,), False)
+
+    timed("meaning and authorization", meaning, spent)
+    context = eventhash.document_context(shaped.document)
+    digests = [eventhash.event_hash(e, context) for e in events]
+    timed("event hash", lambda: [eventhash.event_hash(e, context) for e in events], spent)
+
+    def stored() -> None:
+        for e, d in zip(events, digests, strict=True):
+            json.dumps({**e, "eventID": eventhash.event_hash_id(d)}, separators=(",", ":"))
+            event_identity(e, d)
+
+    timed("stored form", stored, spent)
+    print(f"{'all stages':>28} {sum(spent) * 1e3:>9.1f}")
+
+
 async def run(args: argparse.Namespace) -> None:
     async with scratch_database() as (url, tmp):
         pool = await connect_pool(url, min_size=1, max_size=2)
         key = Ed25519PrivateKey.generate()
         async with pool.acquire() as conn:
-            await registry.add_enterprise(conn, "Bench", ["0614141"], key.public_key())
+            await registry.add_enterprise(conn, "Bench", [PREFIX], key.public_key())
         await pool.close()
-        async with served(url, tmp / "home") as base, aiohttp.ClientSession() as http:
-            print(
-                "== capture over HTTP (server in its own process) vs raw COPY of as many"
-                " rows with as many commits"
-            )
-            print(
-                f"{'events/doc':>10} {'clients':>7} {'events/s':>9} {'COPY rows/s':>11}"
-                f" {'ratio':>6} {'ack p50 ms':>10} {'ack p99 ms':>10}"
-            )
-            serial = 0
-            for per_doc, clients, docs in ((1, 16, 2000), (100, 4, 300), (1000, 2, 40)):
-                bodies = []
-                for _ in range(docs):
-                    bodies.append(sign_document(document(serial, per_doc), key))
-                    serial += per_doc
-                latencies: list[float] = []
-                queue = iter(bodies)
-
-                async def client(
-                    queue: Iterator[tuple[bytes, str]] = queue,
-                    latencies: list[float] = latencies,
-                ) -> None:
-                    for body, ctype in queue:
-                        t0 = time.perf_counter()
-                        async with http.post(
-                            base + "/v1/capture", data=body, headers={"Content-Type": ctype}
-                        ) as r:
-                            await r.read()
-                            assert r.status == 201, r.status
-                        latencies.append(time.perf_counter() - t0)
-
-                t = time.perf_counter()
-                await asyncio.gather(*(client() for _ in range(clients)))
-                rate = per_doc * docs / (time.perf_counter() - t)
-                copy = await copy_baseline(url, per_doc * docs, per_doc, 400)
-                print(
-                    f"{per_doc:>10} {clients:>7} {rate:>9,.0f} {copy:>11,.0f}"
-                    f" {rate / copy:>6.2f} {pct(latencies, 0.5) * 1e3:>10.1f}"
-                    f" {pct(latencies, 0.99) * 1e3:>10.1f}"
-                )
+        await over_http(url, tmp / "home", key)
+    stages()
 
 
 if __name__ == "__main__":

@@ -27,15 +27,16 @@ MAY_IMPORT: dict[str, set[str]] = {
     "trust": {"errors", "standards"},
     "settings": {"errors", "tlog"},
     "store": {"errors"},
+    "cpu": set(),
     "log": PURE | {"store", "settings"},
     "accounts": PURE | {"store"},
-    "ingest": PURE | {"store", "settings", "log", "accounts"},
-    "lookup": PURE | {"store", "settings", "log", "accounts"},
-    "inspect": PURE | {"store", "settings", "log", "accounts", "ingest", "lookup"},
+    "ingest": PURE | {"store", "settings", "log", "accounts", "cpu"},
+    "lookup": PURE | {"store", "settings", "log", "accounts", "cpu"},
+    "inspect": PURE | {"store", "settings", "log", "accounts", "ingest", "lookup", "cpu"},
     "audit": PURE | {"store", "settings", "log"},
     "ops": PURE | {"store", "settings", "log", "accounts"},
     "demo": PURE | {"store", "settings", "log", "accounts", "ingest"},
-    "ledger": PURE | {"store", "settings", "log", "accounts", "ingest", "lookup", "inspect"},
+    "ledger": PURE | {"store", "settings", "log", "accounts", "ingest", "lookup", "inspect", "cpu"},
 }
 # Third-party packages pure code may use; everything else it needs is the standard library.
 # lxml parses bytes in memory (network and external entities switched off: standards/epcis_xml).

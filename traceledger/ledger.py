@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from traceledger.cpu import CpuPool, default_workers
 from traceledger.errors import ConfigError
 from traceledger.ingest.catalogs.indexing import index_entry as index_catalog
 from traceledger.ingest.indexer import Indexer
@@ -59,6 +60,8 @@ class Ledger:
     cosigner: Cosigner | None = None
     prebuilder: Prebuilder | None = None
     notifier: Notifier | None = None
+    # Worker processes for capture's parsing, checks and hashes (none in the lookup role).
+    cpu: CpuPool | None = None
     # Look-ups of serialized items (roles serving lookups; None with count_scans off).
     scans: ScanCounter | None = None
 
@@ -118,6 +121,11 @@ class Ledger:
                 verifier,
                 past,
             )
+            if not lookup:
+                # Before the sequencer, so capture's workers outlive its last append.
+                workers = settings.cpu_workers
+                ledger.cpu = CpuPool(default_workers() if workers is None else workers)
+                await stack.enter_async_context(ledger.cpu)
             if integrate and signer is not None:
                 await ledger._start_workers(stack, signer, witness_transport)
             if integrate and settings.count_scans and settings.role != "ingest":

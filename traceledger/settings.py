@@ -51,6 +51,9 @@ class Settings:
     # Leaves folded into tiles per integration transaction.
     integrate_chunk: int = 65_536
     pool_min: int = 2
+    # Worker processes that parse, check and hash captured documents (traceledger/cpu.py):
+    # None gives one per core; 0 does that work on the event loop (tools, debugging).
+    cpu_workers: int | None = None
     # Each background worker this process leads (integrator, indexer, prebuilder, cosigner,
     # notifier) holds one connection for its lock; requests and the workers' rounds share
     # the rest.
@@ -110,6 +113,8 @@ class Settings:
         _bounded("max_batch_entries", self.max_batch_entries, 1, 1_000_000)
         _bounded("max_pending_entries", self.max_pending_entries, 1, 10_000_000)
         _bounded("integrate_chunk", self.integrate_chunk, 256, 10_000_000)
+        if self.cpu_workers is not None:
+            _bounded("cpu_workers", self.cpu_workers, 0, 256)
         _bounded("pool_min", self.pool_min, 1, 100)
         _bounded("pool_max", self.pool_max, self.pool_min, 1000)
         _bounded("max_body_bytes", self.max_body_bytes, 1024, 1024**3)
@@ -225,6 +230,11 @@ class Settings:
             )
         if "TRACELEDGER_OPERATOR_TOKEN" in env:
             values["operator_token"] = env["TRACELEDGER_OPERATOR_TOKEN"]
+        if env.get("TRACELEDGER_CPU_WORKERS"):
+            try:
+                values["cpu_workers"] = int(env["TRACELEDGER_CPU_WORKERS"])
+            except ValueError as exc:
+                raise ConfigError("TRACELEDGER_CPU_WORKERS must be a whole number") from exc
         for name, var in (
             ("checkpoint_interval", "TRACELEDGER_CHECKPOINT_INTERVAL"),
             ("max_body_bytes", "TRACELEDGER_MAX_BODY_BYTES"),

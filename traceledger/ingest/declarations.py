@@ -12,8 +12,7 @@ applies the same rule when it links a declaration (traceledger/ingest/indexer.py
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
 from traceledger.errors import AmbiguousEventIDError
 from traceledger.store.conn import Conn
@@ -21,17 +20,13 @@ from traceledger.store.conn import Conn
 
 async def check_declared_targets(
     conn: Conn,
-    events: Sequence[Mapping[str, Any]],
+    declared: Mapping[int, str],
     enterprise_id: int,
     is_authority: bool,
     pointer: str,
 ) -> None:
-    """Refuse (422) declarations whose eventID names several events they may correct."""
-    declared = {
-        i: e["eventID"]
-        for i, e in enumerate(events)
-        if "errorDeclaration" in e and isinstance(e.get("eventID"), str)
-    }
+    """Refuse (422) declarations whose eventID names several events they may correct;
+    `declared` maps each error declaration's position to the eventID it names."""
     if not declared:
         return
     rows = await conn.fetch(
