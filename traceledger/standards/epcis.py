@@ -298,4 +298,12 @@ def now_utc() -> datetime:
 
 def utc_iso(moment: datetime) -> str:
     """An EPCIS date-time in UTC, `Z`-suffixed, as every answer writes times."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return aware(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def aware(moment: datetime) -> datetime:
+    """A stored time as an aware datetime. The driver hands PostgreSQL's -infinity and
+    infinity (which capture refuses, but a database may hold) over as naive
+    datetime.min and datetime.max: read them as UTC, so no stored row makes a
+    comparison or a rendering raise."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
