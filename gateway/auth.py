@@ -15,7 +15,7 @@ from traceledger.errors import TraceledgerError
 ACCESS = web.RequestKey("access", AccessToken)
 # What answers to token holders carry: private to the token, never stored by caches.
 PRIVATE = {"Vary": "Authorization", "Cache-Control": "no-store"}
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="traceledger"'}
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="traceledger"'}
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -24,7 +24,7 @@ def _bearer(request: web.Request) -> str | None:
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ProblemError(UNAUTHORIZED, "use 'Authorization: Bearer <token>'", headers=_CHALLENGE)
+        raise ProblemError(UNAUTHORIZED, "use 'Authorization: Bearer <token>'", headers=CHALLENGE)
     return token.strip()
 
 
@@ -41,7 +41,7 @@ async def optional_access(request: web.Request, *, enterprise: bool = False) -> 
     async with request.app[LEDGER].pool.acquire() as conn:
         found = await check_token(conn, token)
     if found is None:
-        raise ProblemError(UNAUTHORIZED, "the token is unknown or revoked", headers=_CHALLENGE)
+        raise ProblemError(UNAUTHORIZED, "the token is unknown or revoked", headers=CHALLENGE)
     request[ACCESS] = found
     if not enterprise and not found.is_authority:
         raise ProblemError(FORBIDDEN, f"a {found.role} token may not be used here")
@@ -55,7 +55,7 @@ async def require_access(request: web.Request) -> AccessToken:
         raise ProblemError(
             UNAUTHORIZED,
             "this resource needs 'Authorization: Bearer <token>'",
-            headers=_CHALLENGE,
+            headers=CHALLENGE,
         )
     return found
 
@@ -100,7 +100,7 @@ async def with_access(
 async def _require_official(request: web.Request) -> None:
     if await optional_access(request) is None:
         raise ProblemError(
-            UNAUTHORIZED, "an inspector or regulator token is required", headers=_CHALLENGE
+            UNAUTHORIZED, "an inspector or regulator token is required", headers=CHALLENGE
         )
 
 

@@ -37,6 +37,8 @@ REGISTRY = ProblemType("registry", "The registry operation is not possible", 400
 UNAUTHORIZED = ProblemType("unauthorized", "Missing or wrong bearer token", 401)
 BAD_SIGNATURE = ProblemType("bad-signature", "Not signed by a registered, active key", 401)
 FORBIDDEN = ProblemType("forbidden", "The signer may not record these events", 403)
+# A token that may not read what it asked for (an entry's body: see inspect/entry_access).
+READ_FORBIDDEN = ProblemType("read-forbidden", "The token may not read this", 403)
 NOT_FOUND = ProblemType("not-found", "No such resource", 404)
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", "Method not allowed here", 405)
 REQUEST_TIMEOUT = ProblemType("request-timeout", "The body did not arrive in time", 408)
@@ -85,6 +87,7 @@ ALL_TYPES = {
         UNAUTHORIZED,
         BAD_SIGNATURE,
         FORBIDDEN,
+        READ_FORBIDDEN,
         NOT_FOUND,
         METHOD_NOT_ALLOWED,
         REQUEST_TIMEOUT,

@@ -6,10 +6,13 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from gateway.auth import CHALLENGE, PRIVATE, audited, optional_access
 from gateway.keys import LEDGER
 from gateway.params import parse_int, query_int
-from gateway.problems import BAD_REQUEST, ProblemError
+from gateway.problems import BAD_REQUEST, READ_FORBIDDEN, UNAUTHORIZED, ProblemError
 from traceledger.errors import RangeError
+from traceledger.inspect.entry_access import body_access
+from traceledger.log.reader import StoredEntry
 from traceledger.standards.epcis import utc_iso
 from traceledger.tlog.merkle import leaf_hash
 from traceledger.tlog.note import b64encode
@@ -77,34 +80,64 @@ async def tile(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/entries/{index}")
+@audited
 async def entry(request: web.Request) -> web.Response:
+    """The entry's public fields; its body (payload, envelope) only to those entitled
+    (traceledger/inspect/entry_access.py). `?include=body` asks for the body: then a
+    caller without a token gets 401 and one without the right 403, not the public part."""
     index = parse_int(request.match_info["index"], "index")
+    explicit = request.query.get("include") == "body"
+    access = await optional_access(request, enterprise=True)
     reader = request.app[LEDGER].reader
     stored = await reader.entry(index)
+    async with request.app[LEDGER].pool.acquire() as conn:
+        reason = await body_access(conn, index, access)
+    if explicit and reason is None:
+        if access is None:
+            raise ProblemError(
+                UNAUTHORIZED, "the body of an entry needs a bearer token", headers=CHALLENGE
+            )
+        raise ProblemError(
+            READ_FORBIDDEN,
+            f"entry {index}: only its signer, the owner of the goods it names,"
+            " inspectors and regulators read its body",
+        )
+    body = await _public_entry(request, stored)
+    body["access"] = reason
+    body["payload"] = _b64_or_none(stored.payload if reason else None)
+    body["envelope"] = _b64_or_none(stored.envelope if reason else None)
+    # One URL, an answer per caller: shared caches must keep them apart.
+    headers = PRIVATE if reason else {"Vary": "Authorization"}
+    return web.json_response(body, headers=headers)
+
+
+def _b64_or_none(data: bytes | None) -> str | None:
+    return None if data is None else b64encode(data)
+
+
+async def _public_entry(request: web.Request, stored: StoredEntry) -> dict[str, object]:
+    """What anyone may read of an entry: what verification needs, nothing of its body."""
     leaf = stored.decoded
+    index = stored.index
     bundle = index // TILE_WIDTH
-    width = tile_width(0, (await reader.checkpoint()).size, bundle)
+    width = tile_width(0, (await request.app[LEDGER].reader.checkpoint()).size, bundle)
     tile = tile_path("entries", bundle, width) if index < bundle * TILE_WIDTH + width else None
-    return web.json_response(
-        {
-            "index": stored.index,
-            "leaf": b64encode(stored.leaf),
-            "leafHash": b64encode(leaf_hash(stored.leaf)),
-            "fields": {
-                "version": 1,
-                "index": leaf.index,
-                "prevLeafHash": b64encode(leaf.prev_hash),
-                "recordTime": utc_iso(datetime.fromtimestamp(leaf.record_time_us / 1e6, UTC)),
-                "recordTimeMicros": leaf.record_time_us,
-                "identity": _hex(leaf.identity),
-                "payloadHash": _hex(leaf.payload_hash),
-                "envelopeHash": _hex(leaf.envelope_hash),
-            },
-            "payload": None if stored.payload is None else b64encode(stored.payload),
-            "envelope": None if stored.envelope is None else b64encode(stored.envelope),
-            "tile": tile,
-        }
-    )
+    return {
+        "index": index,
+        "leaf": b64encode(stored.leaf),
+        "leafHash": b64encode(leaf_hash(stored.leaf)),
+        "fields": {
+            "version": 1,
+            "index": leaf.index,
+            "prevLeafHash": b64encode(leaf.prev_hash),
+            "recordTime": utc_iso(datetime.fromtimestamp(leaf.record_time_us / 1e6, UTC)),
+            "recordTimeMicros": leaf.record_time_us,
+            "identity": _hex(leaf.identity),
+            "payloadHash": _hex(leaf.payload_hash),
+            "envelopeHash": _hex(leaf.envelope_hash),
+        },
+        "tile": tile,
+    }
 
 
 @routes.get("/v1/proof/inclusion")

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.keys import LEDGER
 from gateway.problems import problem_middleware
 from tests.conftest import wait_for_checkpoint
+from traceledger.accounts import tokens
 from traceledger.log.sequencer import Entry
 from traceledger.tlog import merkle
 from traceledger.tlog.checkpoint import open_checkpoint
@@ -120,7 +121,16 @@ async def test_malformed_tile_paths_are_bad_requests(client: Client) -> None:
 
 async def test_entry_shows_exact_leaf_decoded_fields_and_payload(client: Client) -> None:
     await fill(client, 2)
-    body = await get_json(client, "/v1/entries/1")
+    public = await get_json(client, "/v1/entries/1")
+    assert (public["payload"], public["envelope"], public["access"]) == (None, None, None)
+    async with client.app[LEDGER].pool.acquire() as conn:
+        _, token = await tokens.add_token(conn, "Inspector Li", "inspector")
+    response = await client.get("/v1/entries/1", headers={"Authorization": f"Bearer {token}"})
+    body = await response.json()
+    assert body["access"] == "inspector"
+    assert {k: v for k, v in body.items() if k not in ("payload", "envelope", "access")} == {
+        k: v for k, v in public.items() if k not in ("payload", "envelope", "access")
+    }
     leaf = base64.b64decode(str(body["leaf"]))
     decoded = Leaf.decode(leaf)
     fields = body["fields"]

@@ -461,6 +461,7 @@ GOOD_RESPONSES: list[tuple[str, Any]] = [
                 "payloadHash": "cd" * 32,
                 "envelopeHash": None,
             },
+            "access": "signer",
             "payload": None,
             "envelope": base64.b64encode(b"{}").decode(),
             "tile": "tile/entries/001.p/45",

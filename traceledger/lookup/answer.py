@@ -41,13 +41,34 @@ def _identifier_json(key: GS1Key) -> dict[str, Any]:
     }
 
 
+# Shown from the index whatever the sender lists: an answer names each event by them.
+_NEVER_WITHHELD = frozenset({"type", "eventTime", "eventID", "action"})
+# The event field each walk role of a place or a party is read from.
+_FIELD_OF_ROLE = {
+    "readPoint": "readPoint",
+    "bizLocation": "bizLocation",
+    "source": "sourceList",
+    "destination": "destinationList",
+}
+
+
+def withheld(event: Mapping[str, Any], inspector: bool) -> frozenset[str]:
+    """The top-level fields the public is not shown: those the sender marked confidential."""
+    hidden = event.get(CONFIDENTIAL_FIELD)
+    if inspector or not isinstance(hidden, list):
+        return frozenset()
+    return frozenset(h for h in hidden if isinstance(h, str)) - _NEVER_WITHHELD
+
+
 def _public_event(event: Mapping[str, Any], inspector: bool) -> tuple[dict[str, Any], bool]:
     """The event as shown: fields its sender marked confidential are withheld."""
-    hidden = event.get(CONFIDENTIAL_FIELD)
-    if not hidden or inspector:
-        return dict(event), bool(hidden)
-    names = set(hidden) if isinstance(hidden, list) else set()
-    return {k: v for k, v in event.items() if k not in names}, True
+    names = withheld(event, inspector)
+    return {k: v for k, v in event.items() if k not in names}, bool(event.get(CONFIDENTIAL_FIELD))
+
+
+def _unless(hidden: frozenset[str], name: str, value: str | None) -> str | None:
+    """An index column's value, unless the event's sender marked its field confidential."""
+    return None if name in hidden else value
 
 
 def _event_json(
@@ -56,6 +77,7 @@ def _event_json(
     leaf, payload = row.leaf or b"", row.payload
     event: dict[str, Any] = json.loads(payload) if payload is not None else {}
     shown, confidential = _public_event(event, inspector)
+    hidden = withheld(event, inspector)
     # The sender as named in the event's own log (each shard has its own registry).
     who = row.who if row.enterprise_id else None
     return {
@@ -66,11 +88,16 @@ def _event_json(
         "provenance": provenance(row.submitted_with),
         "type": row.event_type,
         "action": row.action,
-        "bizStep": row.biz_step,
-        "disposition": row.disposition,
+        # The index columns too: a confidential disposition is not shown (nor counted in
+        # the public status, which verify-history recomputes from what is shown).
+        "bizStep": _unless(hidden, "bizStep", row.biz_step),
+        "disposition": _unless(hidden, "disposition", row.disposition),
         "eventTime": utc_iso(row.event_time),
         "eventTimeZoneOffset": shown.get("eventTimeZoneOffset"),
-        "where": {"readPoint": row.read_point, "bizLocation": row.biz_location},
+        "where": {
+            "readPoint": _unless(hidden, "readPoint", row.read_point),
+            "bizLocation": _unless(hidden, "bizLocation", row.biz_location),
+        },
         "who": {"name": who[0], "role": who[1]} if who else None,
         "relation": via.relation,
         "via": via.via,
@@ -152,11 +179,12 @@ class _Provenance:
     def _describe(self, keys: set[str]) -> dict[str, Any]:
         facts: dict[str, Any] = {}
         first: EventRow | None = None
+        place_hidden: frozenset[str] = frozenset()
         for row in self._creating(keys):
             event = json.loads(row.payload) if row.payload else {}
             shown, _ = _public_event(event, inspector=False)
             if first is None:
-                first = row
+                first, place_hidden = row, withheld(event, inspector=False)
             ilmd = shown.get("ilmd")
             if isinstance(ilmd, Mapping):
                 for k, v in ilmd.items():
@@ -166,7 +194,12 @@ class _Provenance:
             "facts": facts,
             "producer": producer[0] if producer else None,
             "producerId": first.enterprise_id if first else None,
-            "place": (first.biz_location or first.read_point) if first else None,
+            "place": (
+                _unless(place_hidden, "bizLocation", first.biz_location)
+                or _unless(place_hidden, "readPoint", first.read_point)
+            )
+            if first
+            else None,
             "commissionedAt": first.event_time.isoformat() if first else None,
         }
 
@@ -313,7 +346,17 @@ class Judged:
                 for i in self.gathered.relation
                 if i not in self.believed.events and not self._about_item(i)
             ]
-        return ids
+            return ids
+        return [i for i in ids if not self._found_by_secret(i)]
+
+    def _found_by_secret(self, i: EventId) -> bool:
+        """Whether the event is on a place's or party's page only through a field its
+        sender marked confidential: listing it there would tell what the field says."""
+        field = _FIELD_OF_ROLE.get(self._via(i)[1])
+        payload = self.gathered.events[i].payload
+        if field is None or payload is None or CONFIDENTIAL_FIELD.encode() not in payload:
+            return False
+        return field in withheld(json.loads(payload), inspector=False)
 
     def _about_item(self, i: EventId) -> bool:
         """Whether the claim is believed about the goods the gathering walk found it by."""
