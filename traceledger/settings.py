@@ -79,6 +79,10 @@ class Settings:
     # Answers built ahead of the first scan (traceledger/prebuilt.py): the ingest role
     # builds them, every role reads them. Off: every lookup assembles (or hits the cache).
     prebuild_answers: bool = True
+    # New events get version-2 leaves (salted field digests, traceledger/tlog/disclosure.py),
+    # so public answers can withhold confidential fields and still prove the rest. Off:
+    # version-1 leaves (the payload's hash), whose confidential events are withheld whole.
+    selective_disclosure: bool = True
     # Witnesses asked to cosign each checkpoint, and how many must (k of n; None: all).
     # With witnesses, /checkpoint and proofs are against the newest checkpoint k cosigned.
     witnesses: tuple[WitnessEndpoint, ...] = ()
@@ -218,6 +222,7 @@ class Settings:
         for name, var in (
             ("prebuild_answers", "TRACELEDGER_PREBUILD_ANSWERS"),
             ("count_scans", "TRACELEDGER_COUNT_SCANS"),
+            ("selective_disclosure", "TRACELEDGER_SELECTIVE_DISCLOSURE"),
         ):
             if var in env:
                 flag = env[var].strip().lower()

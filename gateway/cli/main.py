@@ -333,6 +333,11 @@ async def _verify_history(args: argparse.Namespace) -> int:
         f"{report.verified} events verified, {report.withheld} included but withheld "
         f"(confidential), {len(report.failures)} failed"
     )
+    if report.disclosed_fields or report.withheld_fields:
+        print(
+            f"{report.disclosed_fields} fields proven with their salts,"
+            f" {report.withheld_fields} withheld (confidential or redacted) as digests"
+        )
     return 1 if report.failures else 0
 
 

@@ -127,7 +127,7 @@ async def _public_entry(request: web.Request, stored: StoredEntry) -> dict[str, 
         "leaf": b64encode(stored.leaf),
         "leafHash": b64encode(leaf_hash(stored.leaf)),
         "fields": {
-            "version": 1,
+            "version": leaf.version,
             "index": leaf.index,
             "prevLeafHash": b64encode(leaf.prev_hash),
             "recordTime": utc_iso(datetime.fromtimestamp(leaf.record_time_us / 1e6, UTC)),
@@ -137,6 +137,8 @@ async def _public_entry(request: web.Request, stored: StoredEntry) -> dict[str, 
             "envelopeHash": _hex(leaf.envelope_hash),
         },
         "tile": tile,
+        # Fields erased by `traceledger redact`: their digests stay committed.
+        "redacted": sorted(stored.redacted),
     }
 
 

@@ -36,6 +36,9 @@ from tests.trust.story import (
 from tests.trust.test_attacks import record
 from traceledger.accounts import tokens
 from traceledger.audit.history_check import verify_history
+from traceledger.audit.verify import verify_log
+from traceledger.errors import IntegrityError
+from traceledger.tlog.leaf import Leaf
 from traceledger.tlog.note import Verifier
 
 SECRET_PRICE = "SECRET-PRICE-4711"
@@ -134,13 +137,58 @@ async def test_the_public_never_reads_a_confidential_field(
     assert shown["where"] == {"readPoint": None, "bizLocation": None}
 
 
-async def test_the_public_answer_with_withheld_fields_still_verifies(
+async def test_the_public_answer_discloses_fields_and_withholds_confidential_ones(
     client: Client, secret: Secret
 ) -> None:
     answer = await history(client, path(SERIAL))
     report = verify_history(answer, Verifier.parse(answer["verifierKey"]))
     assert not report.failures
-    assert report.withheld == 1
+    assert (report.verified, report.withheld) == (2, 0)
+    assert report.withheld_fields == 3  # price, place and disposition
+    shown = next(e for e in answer["events"] if e["index"] == secret.index)
+    names = {name for _, name, _ in shown["disclosures"]}
+    assert {"epcList", "bizStep", "eventID", "type", "action"} <= names
+    assert not names & {"ex:price", "bizLocation", "disposition"}
+    assert len(shown["withheldDigests"]) == 3
+    assert shown["payload"] is None
+
+
+def tampered(answer: dict[str, Any], index: int, change: Any) -> dict[str, Any]:
+    bad: dict[str, Any] = json.loads(json.dumps(answer))
+    change(next(e for e in bad["events"] if e["index"] == index))
+    return bad
+
+
+async def test_an_altered_disclosed_field_or_salt_fails_verify_history(
+    client: Client, secret: Secret
+) -> None:
+    answer = await history(client, path(SERIAL))
+    key = Verifier.parse(answer["verifierKey"])
+
+    def disclosure(event: dict[str, Any], name: str) -> list[str]:
+        found: list[str] = next(d for d in event["disclosures"] if d[1] == name)
+        return found
+
+    def other_step(event: dict[str, Any]) -> None:
+        disclosure(event, "bizStep")[2] = '"shipping"'
+        event["bizStep"] = "shipping"
+
+    def other_salt(event: dict[str, Any]) -> None:
+        disclosure(event, "epcList")[0] = base64.b64encode(bytes(16)).decode()
+
+    def one_withheld_less(event: dict[str, Any]) -> None:
+        event["withheldDigests"].pop()
+
+    def a_withheld_field_disclosed_as_something_else(event: dict[str, Any]) -> None:
+        salt = disclosure(event, "epcList")[0]
+        event["disclosures"].append([salt, "ex:price", '"0.01"'])
+        event["withheldDigests"].pop()
+
+    for change in (other_step, other_salt, one_withheld_less):
+        report = verify_history(tampered(answer, secret.index, change), key)
+        assert report.failures, change.__name__
+    bad = tampered(answer, secret.index, a_withheld_field_disclosed_as_something_else)
+    assert verify_history(bad, key).failures
 
 
 async def body(client: Client, index: int, token: str) -> tuple[int, dict[str, Any]]:
@@ -204,3 +252,32 @@ async def test_inspectors_see_confidential_fields_in_lookups(
     )
     assert status == 200
     assert leaks(text)
+
+
+async def test_traceledger_verify_checks_version_2_leaves(client: Client, secret: Secret) -> None:
+    ledger = client.app[LEDGER]
+    assert (await verify_log(ledger.pool)).entries == 2
+    async with ledger.pool.acquire() as conn:
+        leaf = bytes(await conn.fetchval("SELECT leaf FROM entries WHERE idx = $1", secret.index))
+        assert Leaf.decode(leaf).version == 2
+        await conn.execute(
+            "UPDATE entries SET payload"
+            " = convert_to(replace(convert_from(payload, 'UTF8'), $2, 'cheap'), 'UTF8')"
+            " WHERE idx = $1",
+            secret.index,
+            SECRET_PRICE,
+        )
+    with pytest.raises(IntegrityError) as altered:
+        await verify_log(ledger.pool)
+    assert altered.value.index == secret.index
+    async with ledger.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE entries SET"
+            " payload = convert_to(replace(convert_from(payload, 'UTF8'), 'cheap', $2), 'UTF8'),"
+            " salts = overlay(salts placing '\\x00'::bytea from 1) WHERE idx = $1",
+            secret.index,
+            SECRET_PRICE,
+        )
+    with pytest.raises(IntegrityError) as salted:
+        await verify_log(ledger.pool)
+    assert salted.value.index == secret.index

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import json
 import random
 import shutil
@@ -30,6 +31,7 @@ from tests.tlog.test_merkle import (
     ROOT_HASHES,
     corrupt_inclusion_probes,
 )
+from traceledger.settings import Settings
 from traceledger.tlog import merkle
 from traceledger.tlog.checkpoint import Checkpoint, sign_checkpoint
 from traceledger.tlog.cosignature import CosignatureSigner
@@ -184,7 +186,7 @@ def test_leaves_are_read_as_the_python_code_writes_them() -> None:
     strange = [
         Leaf(0, bytes(32), 0, bytes(32), bytes(32), None).encode()[:-1],  # cut short
         Leaf(0, bytes(32), 0, bytes(32), bytes(32), None).encode() + b"\x00",  # trailing
-        b"\x97\x02" + Leaf(0, bytes(32), 0, bytes(32), bytes(32), None).encode()[2:],  # v2
+        b"\x97\x03" + Leaf(0, bytes(32), 0, bytes(32), bytes(32), None).encode()[2:],  # v3
         b"\x92\x01\xa1x",  # a string where nothing may be one
     ]
     for result in run([{"op": "leaf", "leaf": b64(data)} for data in strange]):
@@ -237,6 +239,12 @@ def test_checkpoints_and_cosignatures_verify_and_alterations_fail() -> None:
 # --- whole answers from a real ledger ------------------------------------------------------
 
 
+@pytest.fixture(params=[False, True], ids=["version-1 leaves", "version-2 leaves"])
+def settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """Every test here runs on leaves committing to payloads and to salted field digests."""
+    return dataclasses.replace(settings, selective_disclosure=request.param)
+
+
 @pytest.fixture
 async def answers(client: Client) -> dict[str, dict[str, Any]]:
     await tell_story(client)
@@ -275,8 +283,11 @@ def altered(answer: dict[str, Any], change: str) -> tuple[dict[str, Any], list[d
     """`answer` (and the page's records) with one alteration an attacker might make."""
     bad = copy.deepcopy(answer)
     page = shown(answer)
-    event = next(e for e in bad["events"] if e["payload"] is not None)
-    if change == "payload byte":
+    event = next(e for e in bad["events"] if e["payload"] is not None or e.get("disclosures"))
+    v2 = "disclosures" in event
+    if change == "payload byte" and v2:  # a salt: the disclosed field no longer adds up
+        event["disclosures"][0][0] = flip(event["disclosures"][0][0])
+    elif change == "payload byte":
         event["payload"] = flip(event["payload"])
     elif change == "leaf byte":
         event["leaf"] = flip(event["leaf"], 40)
@@ -298,6 +309,10 @@ def altered(answer: dict[str, Any], change: str) -> tuple[dict[str, Any], list[d
         bad["treeSize"] += 1
     elif change == "checkpoint":
         bad["checkpoint"] = bad["checkpoint"].replace("\n", "\n ", 1)
+    elif change == "withheld payload put back wrong" and v2:
+        hidden = next(e for e in bad["events"] if e["withheldDigests"])
+        hidden["withheldDigests"].pop()
+        hidden["disclosures"].append(event["disclosures"][0])
     elif change == "withheld payload put back wrong":
         hidden = next(e for e in bad["events"] if e["payload"] is None)
         hidden["payload"] = event["payload"]
@@ -340,12 +355,14 @@ async def test_real_answers_verify_and_every_alteration_fails_for_its_reason(
         {"op": "answer", "answer": can, "pins": pins(can, witnessKeys=[witness], quorum=1)}
     )
     results = run(cases)
+    v2 = any("disclosures" in e for e in blend["events"])
     for answer, result in zip((can, blend), results, strict=False):
-        # The blend's ILMD is confidential: its inclusion is proven, its content withheld.
+        # The blend's ILMD is confidential: its inclusion is proven, its content withheld
+        # (version 1), or its other fields proven and the ILMD's digest withheld (2).
         assert result == {
             "ok": True,
             "records": len(answer["events"]),
-            "withheld": 1,
+            "withheld": 0 if v2 else 1,
             "witnesses": 0,
         }
     got = {change: r.get("code") for change, r in zip(CHANGES, results[2:], strict=False)}

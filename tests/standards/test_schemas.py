@@ -465,6 +465,7 @@ GOOD_RESPONSES: list[tuple[str, Any]] = [
             "payload": None,
             "envelope": base64.b64encode(b"{}").decode(),
             "tile": "tile/entries/001.p/45",
+            "redacted": [],
         },
     ),
     ("proof.schema.json", {"index": 3, "treeSize": 5, "hashes": [HASH, HASH]}),

@@ -23,7 +23,8 @@ from traceledger.errors import IntegrityError, NoteError, ProofError
 from traceledger.standards import cbv
 from traceledger.tlog import merkle
 from traceledger.tlog.checkpoint import Checkpoint, open_checkpoint
-from traceledger.tlog.leaf import Leaf
+from traceledger.tlog.disclosure import SALT_SIZE, commitment, field_digest
+from traceledger.tlog.leaf import DISCLOSURE_VERSION, Leaf
 from traceledger.tlog.note import Verifier, parse_note
 
 
@@ -32,6 +33,9 @@ class HistoryReport:
     tree_size: int  # of the top-level (current log's) checkpoint
     verified: int = 0
     withheld: int = 0  # confidential events: inclusion proven, content not shown
+    # Version-2 events: fields proven (disclosed with their salts), withheld or redacted.
+    disclosed_fields: int = 0
+    withheld_fields: int = 0
     failures: list[str] = field(default_factory=list)
     # Every log whose checkpoint verified, with its tree size.
     logs: dict[str, int] = field(default_factory=dict)
@@ -86,7 +90,7 @@ def verify_history(
             report.failures.append(f"event {log} {event.get('index')}: {tree}")
             continue
         try:
-            shown = _check_event(event, tree.size, tree.root_hash)
+            shown = _check_event(event, tree.size, tree.root_hash, report)
         except (ValueError, binascii.Error, ProofError, IntegrityError, TypeError) as exc:
             report.failures.append(f"event {log} {event.get('index')}: {exc}")
             continue
@@ -114,20 +118,57 @@ def _open_log(entry: Mapping[str, Any], verifier: Verifier | None) -> Checkpoint
     return cp
 
 
-def _check_event(event: Mapping[str, Any], size: int, root: bytes) -> Mapping[str, Any] | None:
-    """Check one event; the proven payload if its content was checked too, None if withheld."""
+def _check_event(
+    event: Mapping[str, Any], size: int, root: bytes, report: HistoryReport
+) -> Mapping[str, Any] | None:
+    """Check one event; the proven payload (a version-2 event's disclosed fields) if its
+    content was checked too, None if withheld."""
     leaf_bytes = _b64(event.get("leaf"))
     leaf = Leaf.decode(leaf_bytes)
     if leaf.index != event.get("index"):
         raise ValueError(f"the leaf is for index {leaf.index}")
     proof = [_b64(h) for h in event.get("inclusionProof", [])]
     merkle.verify_inclusion(merkle.leaf_hash(leaf_bytes), leaf.index, size, proof, root)
-    if event.get("payload") is None:
+    if leaf.version == DISCLOSURE_VERSION:
+        stored = _disclosed_fields(event, leaf.payload_hash, report)
+    elif event.get("payload") is None:
         return None
-    payload = _b64(event["payload"])
-    if hashlib.sha256(payload).digest() != leaf.payload_hash:
-        raise ValueError("the payload is not what the leaf commits to")
-    stored = json.loads(payload)
+    else:
+        payload = _b64(event["payload"])
+        if hashlib.sha256(payload).digest() != leaf.payload_hash:
+            raise ValueError("the payload is not what the leaf commits to")
+        stored = json.loads(payload)
+    return _same_as_shown(stored, event)
+
+
+def _disclosed_fields(
+    event: Mapping[str, Any], committed: bytes, report: HistoryReport
+) -> dict[str, Any]:
+    """The fields a version-2 event discloses, each proven with its salt against the
+    leaf's commitment together with the withheld digests (traceledger/tlog/disclosure.py)."""
+    fields: dict[str, Any] = {}
+    digests = []
+    for item in event.get("disclosures") or ():
+        salt_b64, name, text = item
+        salt = _b64(salt_b64)
+        if len(salt) != SALT_SIZE or not isinstance(name, str) or not isinstance(text, str):
+            raise ValueError("a disclosure is not [salt, name, value]")
+        if name in fields:
+            raise ValueError(f"the field {name!r} is disclosed twice")
+        digests.append(field_digest(salt, name, text.encode()))
+        fields[name] = json.loads(text)
+    withheld = [_b64(d) for d in event.get("withheldDigests") or ()]
+    if commitment(digests + withheld) != committed:
+        raise ValueError("the disclosed fields are not what the leaf commits to")
+    report.disclosed_fields += len(digests)
+    report.withheld_fields += len(withheld)
+    return fields
+
+
+def _same_as_shown(stored: Any, event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The proven event, once what the answer shows of it is what it says."""
+    if not isinstance(stored, dict):
+        raise ValueError("the payload is not an event")  # noqa: TRY004 - reported per event
     for name in ("eventID", "type", "action"):
         if stored.get(name) != event.get(name):
             raise ValueError(f"{name} shown differs from the signed payload")
@@ -135,6 +176,4 @@ def _check_event(event: Mapping[str, Any], size: int, root: bytes) -> Mapping[st
     for name in ("bizStep", "disposition"):
         if cbv.normalized_or_raw(name, stored.get(name)) != event.get(name):
             raise ValueError(f"{name} shown differs from the signed payload")
-    if not isinstance(stored, dict):
-        raise ValueError("the payload is not an event")  # noqa: TRY004 - reported per event
     return stored

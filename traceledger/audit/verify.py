@@ -13,6 +13,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -22,6 +23,7 @@ from traceledger.log.checkpoints import fetch_tiles
 from traceledger.store.conn import Conn
 from traceledger.tlog import merkle
 from traceledger.tlog.checkpoint import open_checkpoint
+from traceledger.tlog.disclosure import stored_commitment
 from traceledger.tlog.leaf import GENESIS_HASH, commitments_at, sha256
 from traceledger.tlog.note import Verifier, key_hash
 from traceledger.tlog.tiles import (
@@ -115,16 +117,40 @@ async def verify_log(
     )
 
 
-async def _page_rows(conn: Conn, start: int) -> list[asyncpg.Record]:
-    """Entries [start, start + PAGE), with the payload's SHA-256 computed by the server
+async def _page_rows(conn: Conn, start: int) -> list[tuple[object, ...]]:
+    """Entries [start, start + PAGE) as (idx, identity, leaf, payload commitment,
+    envelope_hash). A version-1 leaf's payload SHA-256 is computed by the server
     (pg_catalog's, so no function a user defined): only 32 bytes a row travel, and the
-    hashing runs on the database's core while this process checks the previous page."""
-    return await conn.fetch(
-        "SELECT idx, identity, leaf, pg_catalog.sha256(payload) AS payload_hash,"
-        " envelope_hash FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+    hashing runs on the database's core while this process checks the previous page. A
+    version-2 leaf's commitment to salted field digests is recomputed here from the
+    stored event, its salts and its redacted fields' digests."""
+    rows = await conn.fetch(
+        "SELECT idx, identity, leaf,"
+        " CASE WHEN get_byte(leaf, 1) = 2 THEN NULL ELSE pg_catalog.sha256(payload) END"
+        " AS payload_hash, envelope_hash,"
+        " CASE WHEN get_byte(leaf, 1) = 2 THEN payload END AS payload, salts,"
+        " CASE WHEN get_byte(leaf, 1) = 2 THEN (SELECT array_agg(ARRAY[convert_to(r.field,"
+        " 'UTF8'), r.digest]) FROM redactions r WHERE r.idx = e.idx) END AS redacted"
+        " FROM entries e WHERE idx >= $1 AND idx < $2 ORDER BY idx",
         start,
         start + PAGE,
     )
+    return [
+        (r[0], r[1], r[2], r[3], r[4])
+        if r["payload"] is None
+        else (r[0], r[1], r[2], _commitment(r), r[4])
+        for r in rows
+    ]
+
+
+def _commitment(row: asyncpg.Record) -> bytes:
+    """A version-2 entry's commitment as stored; garbage (never a match) when the stored
+    salts do not fit the event, so the walk reports the index."""
+    redacted = {bytes(n).decode(): bytes(d) for n, d in row["redacted"] or ()}
+    try:
+        return stored_commitment(bytes(row["payload"]), bytes(row["salts"] or b""), redacted)
+    except ValueError:
+        return b"salts do not fit the stored event"
 
 
 async def _verify_checkpoints(conn: Conn, verifier: Verifier) -> dict[int, bytes]:
@@ -168,7 +194,7 @@ class _Walker:
         if 0 in checkpoints and checkpoints[0] != merkle.EMPTY_ROOT:
             raise IntegrityError(None, "checkpoint of size 0 is wrong")
 
-    async def page(self, rows: list[asyncpg.Record]) -> None:
+    async def page(self, rows: list[tuple[object, ...]]) -> None:
         start = self.size
         hashes = self._leaf_hashes(rows)
         changed, _ = extend(self.edge, start, hashes)
@@ -178,7 +204,7 @@ class _Walker:
         self.edge = {**self.edge, **changed}
         self.edge = {k: v for k, v in self.edge.items() if len(v) < FULL_TILE_BYTES}
 
-    def _leaf_hashes(self, rows: list[asyncpg.Record]) -> list[bytes]:
+    def _leaf_hashes(self, rows: list[tuple[Any, ...]]) -> list[bytes]:
         """Check each stored entry against its leaf and the chain; their leaf hashes.
         (One tight loop: the verifier's cost is this loop times the log's size.)"""
         hashes: list[bytes] = []

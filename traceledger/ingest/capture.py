@@ -13,6 +13,7 @@ envelope's receipt is stored with it, so a replay gets the identical answer.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -102,7 +103,12 @@ class CaptureService:
         submitted (media type, bytes)."""
         settings = self._settings
         signer = Signer(enterprise.name, enterprise.prefixes, enterprise.is_authority)
-        limits = Limits(now_utc(), settings.max_future_skew, settings.max_batch_entries)
+        limits = Limits(
+            now_utc(),
+            settings.max_future_skew,
+            settings.max_batch_entries,
+            settings.selective_disclosure,
+        )
         prepared = await self._cpu.run(prepare, document, *submitted, signer, limits)
         if isinstance(prepared, Refused):
             raise prepared.error()
@@ -119,6 +125,11 @@ class CaptureService:
             Entry(identity, payload, envelope)
             for identity, payload in zip(prepared.identities, prepared.payloads, strict=True)
         ]
+        if prepared.disclosed:
+            entries = [
+                dataclasses.replace(e, salts=salts, commitment=commitment)
+                for e, (salts, commitment) in zip(entries, prepared.disclosed, strict=True)
+            ]
 
         def build_receipt(appended: list[Appended], tree_size: int) -> bytes:
             return json.dumps(

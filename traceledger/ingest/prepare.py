@@ -31,6 +31,7 @@ from traceledger.standards import eventhash
 from traceledger.standards.documents import EventDocument, event_document
 from traceledger.standards.epcis import authorization_errors, check_event
 from traceledger.standards.schemas import SchemaSet, Violation
+from traceledger.tlog.disclosure import salt_event
 from traceledger.tlog.leaf import sha256
 
 
@@ -48,6 +49,7 @@ class Limits:
     now: datetime
     max_future_skew: float
     max_events: int
+    disclose: bool = False  # version-2 leaves: salted field digests (tlog/disclosure.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ class Prepared:
     listed: list[dict[str, object]]  # eventID, and eventIDVerified when it is a hash ID
     declared: dict[int, str]  # error declarations: event position -> the eventID named
     events_pointer: str
+    # With selective disclosure: per event, its fields' salts and the leaf's commitment.
+    disclosed: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +112,13 @@ def prepare(
         return Refused("media", str(exc))
     except MalformedError as exc:
         return Refused("malformed", str(exc), position=exc.position)
-    return _entries(shaped, events)
+    prepared = _entries(shaped, events)
+    if limits.disclose:  # the stored event: as sent, with the eventID it is stored under
+        prepared.disclosed.extend(
+            salt_event({**e, "eventID": item["eventID"]})
+            for e, item in zip(events, prepared.listed, strict=True)
+        )
+    return prepared
 
 
 def _checked(shaped: EventDocument, signer: Signer, limits: Limits) -> list[Mapping[str, Any]]:

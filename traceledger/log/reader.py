@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -29,6 +29,8 @@ class StoredEntry:
     decoded: Leaf
     payload: bytes | None
     envelope: bytes | None
+    salts: bytes | None = None  # version-2 leaves: the fields' salts (tlog/disclosure.py)
+    redacted: dict[str, bytes] = field(default_factory=dict)  # field -> its kept digest
 
 
 class LogReader:
@@ -48,7 +50,9 @@ class LogReader:
             raise RangeError("index must not be negative")
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT e.leaf, e.payload, v.body AS envelope FROM entries e"
+                "SELECT e.leaf, e.payload, v.body AS envelope, e.salts,"
+                " (SELECT array_agg(ARRAY[convert_to(r.field, 'UTF8'), r.digest])"
+                "  FROM redactions r WHERE r.idx = e.idx) AS redacted FROM entries e"
                 " LEFT JOIN envelopes v ON v.hash = e.envelope_hash WHERE e.idx = $1",
                 index,
             )
@@ -57,7 +61,10 @@ class LogReader:
         leaf = bytes(row["leaf"])
         payload = None if row["payload"] is None else bytes(row["payload"])
         envelope = None if row["envelope"] is None else bytes(row["envelope"])
-        return StoredEntry(index, leaf, Leaf.decode(leaf, index=index), payload, envelope)
+        salts = None if row["salts"] is None else bytes(row["salts"])
+        redacted = {bytes(name).decode(): bytes(d) for name, d in row["redacted"] or ()}
+        decoded = Leaf.decode(leaf, index=index)
+        return StoredEntry(index, leaf, decoded, payload, envelope, salts, redacted)
 
     async def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         await self._check_size(size)

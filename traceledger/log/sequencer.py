@@ -24,7 +24,7 @@ import asyncpg
 
 from traceledger.errors import BusyError, StoreError, TraceledgerError
 from traceledger.store.conn import Conn
-from traceledger.tlog.leaf import Leaf, sha256
+from traceledger.tlog.leaf import DISCLOSURE_VERSION, Leaf, sha256
 from traceledger.tlog.merkle import leaf_hash
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,10 @@ class Entry:
     identity: bytes
     payload: bytes
     envelope: bytes | None = None
+    # Selective disclosure: the fields' salts and the commitment to them make a version-2
+    # leaf (traceledger/tlog/disclosure.py); without them the leaf commits to the payload.
+    salts: bytes | None = None
+    commitment: bytes | None = None
 
     def __post_init__(self) -> None:
         if len(self.identity) != 32:
@@ -258,7 +262,7 @@ class Sequencer:
                 await conn.copy_records_to_table(
                     "entries",
                     records=rows,
-                    columns=["idx", "identity", "leaf", "payload", "envelope_hash"],
+                    columns=["idx", "identity", "leaf", "payload", "envelope_hash", "salts"],
                 )
                 await conn.execute(
                     "UPDATE log_head SET size = $1, last_hash = $2, last_time = $3",
@@ -310,9 +314,9 @@ class Sequencer:
                 if entry.envelope is not None:
                     env_hash = envelope_hash(entry.envelope)
                     envelopes.setdefault(env_hash, (entry.envelope, None))
-                leaf = Leaf(size, prev, now, entry.identity, sha256(entry.payload), env_hash)
+                leaf = _leaf(size, prev, now, entry, env_hash)
                 encoded = leaf.encode()
-                rows.append((size, entry.identity, encoded, entry.payload, env_hash))
+                rows.append((size, entry.identity, encoded, entry.payload, env_hash, entry.salts))
                 known[entry.identity] = size
                 out.appended.append(Appended(size, duplicate=False))
                 prev = leaf_hash(encoded)
@@ -325,6 +329,12 @@ class Sequencer:
                 out.receipt = Receipt(body, replayed=False)
             outcomes.append(out)
         return rows, envelopes, outcomes, Head(size, prev, now)
+
+
+def _leaf(size: int, prev: bytes, now: int, entry: Entry, env_hash: bytes | None) -> Leaf:
+    if entry.commitment is None:
+        return Leaf(size, prev, now, entry.identity, sha256(entry.payload), env_hash)
+    return Leaf(size, prev, now, entry.identity, entry.commitment, env_hash, DISCLOSURE_VERSION)
 
 
 async def stored_receipt(conn: Conn, envelope_hash: bytes) -> bytes | None:

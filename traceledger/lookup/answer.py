@@ -20,6 +20,7 @@ from traceledger.accounts.provenance import provenance
 from traceledger.lookup.walk import EventId, EventRow, Via, Walk
 from traceledger.standards.epcis import utc_iso
 from traceledger.standards.gs1 import GS1Key
+from traceledger.tlog.disclosure import fields_of
 from traceledger.tlog.note import b64encode
 from traceledger.trust.claims import Claim
 from traceledger.trust.parties import Party
@@ -71,8 +72,37 @@ def _unless(hidden: frozenset[str], name: str, value: str | None) -> str | None:
     return None if name in hidden else value
 
 
+# What a version-2 leaf's event discloses: its fields' salts, and redacted fields' digests.
+Salted = tuple[bytes, Mapping[str, bytes]]
+
+
+def _disclosed(event: Mapping[str, Any], salted: Salted, hidden: frozenset[str]) -> dict[str, Any]:
+    """A version-2 event as fields: each shown one with its salt (`[salt, name, canonical
+    JSON]`), each withheld or redacted one as its bare digest, sorted so the order tells
+    nothing (traceledger/tlog/disclosure.py)."""
+    fields = fields_of(event, *salted)
+    return {
+        "disclosures": [
+            [b64encode(f.salt), f.name, f.value.decode()]
+            for f in fields
+            if f.salt is not None and f.value is not None and f.name not in hidden
+        ],
+        "withheldDigests": sorted(
+            b64encode(f.digest) for f in fields if f.salt is None or f.name in hidden
+        ),
+        "redacted": sorted(salted[1]),
+        "payload": None,
+    }
+
+
 def _event_json(
-    row: EventRow, via: Via, role: str, proof: list[bytes], erroneous: bool, inspector: bool
+    row: EventRow,
+    via: Via,
+    role: str,
+    proof: list[bytes],
+    erroneous: bool,
+    inspector: bool,
+    salted: Salted | None = None,
 ) -> dict[str, Any]:
     leaf, payload = row.leaf or b"", row.payload
     event: dict[str, Any] = json.loads(payload) if payload is not None else {}
@@ -127,7 +157,7 @@ def _event_json(
         if payload is not None and (inspector or not confidential)
         else None,
         "inclusionProof": [b64encode(h) for h in proof],
-    }
+    } | ({} if salted is None else _disclosed(event, salted, hidden))
 
 
 def _certifications(event: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -373,6 +403,7 @@ class Judged:
         proofs: Mapping[EventId, list[bytes]],
         inspector: bool,
         origins: Sequence[str],
+        salted: Mapping[EventId, Salted] | None = None,
     ) -> dict[str, Any]:
         """The answer's content (the caller adds checkpoints): events, product, status."""
         rows = self.gathered.events
@@ -384,7 +415,9 @@ class Judged:
         events = []
         for i in covered:
             via, role = self._via(i)
-            shown = _event_json(rows[i], via, role, proofs[i], i in erroneous, inspector)
+            shown = _event_json(
+                rows[i], via, role, proofs[i], i in erroneous, inspector, (salted or {}).get(i)
+            )
             shown["signer"] = self.signers.of(rows[i])
             if inspector:
                 shown |= self.verdicts[i].to_json()

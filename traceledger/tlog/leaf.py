@@ -8,6 +8,10 @@ A leaf is the MessagePack array
 the rows form a hash chain as well as a Merkle tree. The payload and envelope are stored
 beside the leaf and only their SHA-256 is committed, so either can be redacted later
 without breaking the tree.
+
+Version 2 has the same layout; its `payload_hash` slot commits to the event as sorted
+salted field digests instead (traceledger/tlog/disclosure.py), so an answer can disclose
+some fields and withhold others, and a field can be redacted, with every proof intact.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import msgpack
 from traceledger.errors import IntegrityError
 
 LEAF_VERSION = 1
+DISCLOSURE_VERSION = 2  # the payload slot commits to salted field digests
+VERSIONS = (LEAF_VERSION, DISCLOSURE_VERSION)
 GENESIS_HASH = bytes(32)
 
 
@@ -35,11 +41,12 @@ class Leaf:
     identity: bytes
     payload_hash: bytes
     envelope_hash: bytes | None
+    version: int = LEAF_VERSION
 
     def encode(self) -> bytes:
         packed: bytes = msgpack.packb(
             [
-                LEAF_VERSION,
+                self.version,
                 self.index,
                 self.prev_hash,
                 self.record_time_us,
@@ -59,9 +66,9 @@ class Leaf:
             fields = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
         except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
             raise IntegrityError(where, f"leaf is not MessagePack: {exc}") from exc
-        if not isinstance(fields, list) or len(fields) != 7 or fields[0] != LEAF_VERSION:
-            raise IntegrityError(where, "leaf is not a version-1 leaf array")
-        _, idx, prev, rtime, identity, payload_hash, envelope_hash = fields
+        if not isinstance(fields, list) or len(fields) != 7 or fields[0] not in VERSIONS:
+            raise IntegrityError(where, "leaf is not a version-1 or version-2 leaf array")
+        version, idx, prev, rtime, identity, payload_hash, envelope_hash = fields
         if not (
             isinstance(idx, int)
             and isinstance(rtime, int)
@@ -74,7 +81,7 @@ class Leaf:
         # The fields in order are exactly what encode() packs: one C call checks the form.
         if msgpack.packb(fields, use_bin_type=True) != data:
             raise IntegrityError(where, "leaf is not canonically encoded")
-        return cls(idx, prev, rtime, identity, payload_hash, envelope_hash)
+        return cls(idx, prev, rtime, identity, payload_hash, envelope_hash, version)
 
 
 _BIN32 = b"\xc4\x20"  # MessagePack bin 8 of 32 bytes: how every hash field is packed
@@ -88,11 +95,12 @@ def commitments_at(data: bytes, index: int) -> Commitments:
     """The hashes a leaf expected at `index` commits to, read by slicing its one canonical
     layout (the verifier reads millions of leaves); any other bytes go through
     Leaf.decode, which names the problem."""
-    head = b"\x97\x01" + msgpack.packb(index) + _BIN32
+    head = data[:2] + msgpack.packb(index) + _BIN32
     at = len(head) + 32
     size = len(data)
     if (
         (size == at + 78 or size == at + 111)
+        and head[:2] in (b"\x97\x01", b"\x97\x02")
         and data.startswith(head)
         and data[at] == 0xCF  # uint 64: record times are microseconds since 1970
         and data[at + 1 : at + 5] != b"\0\0\0\0"  # else a shorter form is canonical

@@ -268,7 +268,48 @@ export const LEAF_VERSIONS = {
       return equal(await sha256(payload), leaf.payloadHash);
     },
   },
+  // The same array; payload_hash is SHA-256 over the event's salted field digests,
+  // sorted bytewise (docs/selective-disclosure.md). Records disclose fields, not payloads.
+  2: {
+    read(fields) {
+      return LEAF_VERSIONS[1].read(fields);
+    },
+    async contentMatches() {
+      return false; // a version-2 record is checked by its disclosures
+    },
+  },
 };
+
+function compareBytes(a, b) {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+// A version-2 record's disclosed fields ({name: value}), each proven with its salt
+// against the leaf together with the withheld digests; null if they do not add up.
+export async function disclosedFields(event, leaf) {
+  const fields = {};
+  const digests = [];
+  for (const item of event.disclosures ?? []) {
+    if (!Array.isArray(item) || item.length !== 3) return null;
+    const [saltText, name, text] = item;
+    const salt = b64decode(saltText);
+    if (salt.length !== 16 || typeof name !== "string" || typeof text !== "string") return null;
+    if (Object.hasOwn(fields, name)) return null;
+    const nameBytes = encoder.encode(name);
+    const length = new Uint8Array(4);
+    new DataView(length.buffer).setUint32(0, nameBytes.length);
+    digests.push(await sha256(salt, length, nameBytes, encoder.encode(text)));
+    try {
+      fields[name] = JSON.parse(text);
+    } catch {
+      return null;
+    }
+  }
+  for (const digest of event.withheldDigests ?? []) digests.push(b64decode(digest));
+  digests.sort(compareBytes);
+  return equal(await sha256(...digests), leaf.payloadHash) ? fields : null;
+}
 
 export function readLeaf(bytes) {
   const fields = unpack(bytes);
@@ -315,6 +356,11 @@ async function checkEvent(event, tree) {
     leaf.index === event.index &&
     (await verifyInclusion(await leafHash(leafBytes), leaf.index, tree.size, proof, tree.root));
   if (!included) throw new Failure("proof", where);
+  if (leaf.version === LEAF_VERSIONS[2]) {
+    const fields = await disclosedFields(event, leaf);
+    if (fields === null || !sameEvent(fields, event)) throw new Failure("payload", where);
+    return { leaf, shown: true };
+  }
   if (event.payload === null || event.payload === undefined) return { leaf, shown: false };
   const payload = b64decode(event.payload);
   if (!(await leaf.version.contentMatches(leaf, payload))) throw new Failure("payload", where);

@@ -1,0 +1,106 @@
+"""Selective disclosure: a version-2 leaf commits to an event as salted field digests.
+
+The technique of IETF SD-JWT. Each top-level field of the stored event gets its own
+random 128-bit salt, and
+
+    digest = SHA-256(salt || uint32_be(len(name)) || name || value)
+
+where `name` is the field name in UTF-8 and `value` the field's canonical JSON (below).
+The leaf's payload slot holds SHA-256 over the field digests sorted bytewise and
+concatenated. An answer discloses a field as `[salt, name, value]` (salt in base64,
+value as the exact canonical JSON text) and withholds another as its bare digest: a
+verifier hashes the disclosed text as given, never re-encodes it, so it needs no JSON
+canonicalizer of its own. Random salts mean a withheld low-entropy value (a price, a
+country) cannot be found by hashing guesses.
+
+Canonical JSON is Python's `json.dumps(value, sort_keys=True, separators=(",", ":"),
+ensure_ascii=False, allow_nan=False)` in UTF-8: the server computes it, once at capture
+and again when it audits (`traceledger verify`), always from the same stored payload.
+Salts are stored (`entries.salts`) as the concatenation of the 16-byte salts in the order
+of the payload's field names sorted by code point. A redacted field loses its value and
+its salt; its digest is kept (table `redactions`), so the commitment still holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SALT_SIZE = 16
+
+
+# One encoder for every call: json.dumps with options builds a new one each time, which
+# costs more than encoding a small field.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def canonical(value: Any) -> bytes:
+    return _CANONICAL.encode(value).encode()
+
+
+def field_digest(salt: bytes, name: str, value: bytes) -> bytes:
+    """The digest of one field: `value` is its canonical JSON bytes."""
+    encoded = name.encode()
+    return hashlib.sha256(salt + len(encoded).to_bytes(4, "big") + encoded + value).digest()
+
+
+def commitment(digests: Iterable[bytes]) -> bytes:
+    """What a version-2 leaf holds in its payload slot: SHA-256 of the sorted digests."""
+    return hashlib.sha256(b"".join(sorted(digests))).digest()
+
+
+def salt_event(
+    event: Mapping[str, Any], random: Callable[[int], bytes] = os.urandom
+) -> tuple[bytes, bytes]:
+    """Fresh salts for every top-level field of `event`, and the commitment to it."""
+    names = sorted(event)
+    salts = random(SALT_SIZE * len(names))
+    sha = hashlib.sha256
+    encode = _CANONICAL.encode
+    digests = []
+    for n, name in enumerate(names):
+        key = name.encode()
+        salt = salts[n * SALT_SIZE : (n + 1) * SALT_SIZE]
+        value = encode(event[name]).encode()
+        digests.append(sha(salt + len(key).to_bytes(4, "big") + key + value).digest())
+    digests.sort()
+    return salts, sha(b"".join(digests)).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of a stored version-2 event: disclosable with its salt, or redacted."""
+
+    name: str
+    digest: bytes
+    salt: bytes | None = None  # None once redacted
+    value: bytes | None = None  # canonical JSON; None once redacted
+
+
+def fields_of(event: Mapping[str, Any], salts: bytes, redacted: Mapping[str, bytes]) -> list[Field]:
+    """The event's fields with their salts and digests, and each redacted field's digest.
+    Raises ValueError when the salts do not fit the event (a damaged store)."""
+    names = sorted(event)
+    if len(salts) != SALT_SIZE * len(names):
+        raise ValueError(f"{len(salts) // SALT_SIZE} salts for {len(names)} fields")
+    out = []
+    for n, name in enumerate(names):
+        salt = salts[n * SALT_SIZE : (n + 1) * SALT_SIZE]
+        value = canonical(event[name])
+        out.append(Field(name, field_digest(salt, name, value), salt, value))
+    out += [Field(name, digest) for name, digest in sorted(redacted.items())]
+    return out
+
+
+def stored_commitment(payload: bytes, salts: bytes, redacted: Mapping[str, bytes]) -> bytes:
+    """The commitment recomputed from what is stored (what `traceledger verify` checks)."""
+    event = json.loads(payload)
+    if not isinstance(event, dict):
+        raise ValueError("the stored event is not an object")  # noqa: TRY004
+    return commitment(f.digest for f in fields_of(event, salts, redacted))
