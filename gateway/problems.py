@@ -198,6 +198,7 @@ PROBLEM_OF: dict[type[errors.TraceledgerError], ProblemType] = {
     errors.ProofError: INTERNAL,
     errors.RangeError: OUT_OF_RANGE,
     errors.NotFoundError: NOT_FOUND,
+    errors.RedactionError: BAD_REQUEST,
     errors.NoteError: BAD_REQUEST,
     errors.InconsistentLogError: INTERNAL,
     errors.ForkRefusedError: FORK_REFUSED,

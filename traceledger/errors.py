@@ -146,6 +146,11 @@ class BackupError(TraceledgerError):
     """A backup or restore cannot be made (tool missing, target not empty, bad archive)."""
 
 
+class RedactionError(TraceledgerError):
+    """A field cannot be redacted (no such entry or field, a version-1 leaf, a field that
+    names the event)."""
+
+
 class IntegrityError(TraceledgerError):
     """Stored data does not match what the log committed to (found by verify)."""
 

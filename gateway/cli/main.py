@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import (
 from gateway.app import create_app
 from gateway.cli.backup import add_backup_parser
 from gateway.cli.qr import add_qr_parser
+from gateway.cli.redact import add_redact_parser
 from gateway.cli.settings import settings_from_args
 from gateway.cli.shards import add_rotate_parser
 from gateway.cli.witness import add_witness_parser
@@ -474,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify_history_cmd.set_defaults(func=cmd_verify_history)
     add_qr_parser(sub)
     add_backup_parser(sub)
+    add_redact_parser(sub)
     add_witness_parser(sub)
     add_rotate_parser(sub)
     return parser

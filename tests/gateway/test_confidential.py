@@ -8,6 +8,7 @@ the whole event; a competitor's enterprise token cannot read its body.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
@@ -16,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from gateway.cli.main import main as cli
 from gateway.keys import LEDGER
-from tests.conftest import settled
+from tests.conftest import cli_args, settled
 from tests.epcis_samples import document
 from tests.ingest.test_capture import Signer, post
 from tests.lookup.test_history import history
@@ -38,6 +40,7 @@ from traceledger.accounts import tokens
 from traceledger.audit.history_check import verify_history
 from traceledger.audit.verify import verify_log
 from traceledger.errors import IntegrityError
+from traceledger.settings import Settings
 from traceledger.tlog.leaf import Leaf
 from traceledger.tlog.note import Verifier
 
@@ -281,3 +284,92 @@ async def test_traceledger_verify_checks_version_2_leaves(client: Client, secret
     with pytest.raises(IntegrityError) as salted:
         await verify_log(ledger.pool)
     assert salted.value.index == secret.index
+
+
+# --- redaction ----------------------------------------------------------------------------
+
+
+async def run_cli(*args: str, settings: Settings) -> int:
+    code: int = await asyncio.to_thread(cli, [*cli_args(settings), *args])
+    return code
+
+
+async def stored_anywhere(client: Client, secret_text: str) -> list[str]:
+    """The tables whose rows still hold `secret_text` (bytea and text columns)."""
+    found = []
+    async with client.app[LEDGER].pool.acquire() as conn:
+        for table, column in (
+            ("entries", "payload"),
+            ("envelopes", "body"),
+            ("prebuilt_answers", "body"),
+        ):
+            hit = await conn.fetchval(
+                f"SELECT count(*) FROM {table}"
+                f" WHERE position(convert_to($1, 'UTF8') IN {column}) > 0",
+                secret_text,
+            )
+            if hit:
+                found.append(table)
+    return found
+
+
+async def test_a_redacted_field_is_gone_and_everything_still_verifies(
+    client: Client, secret: Secret, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = client.app[LEDGER]
+    assert await stored_anywhere(client, SECRET_PRICE)
+    why = "court order 2026-17: erase the price"
+    code = await run_cli(
+        "redact",
+        str(secret.index),
+        "ex:price",
+        "--reason",
+        why,
+        "--by",
+        "operator Zhang",
+        settings=settings,
+    )
+    assert code == 0, capsys.readouterr()
+    await settled(ledger)
+    assert await stored_anywhere(client, SECRET_PRICE) == []
+    assert await run_cli("verify", settings=settings) == 0
+
+    # The entry still proves; the field shows as redacted, to everyone.
+    inside = await history(client, path(SERIAL), **bearer(secret.tokens["inspector"]))
+    public = await history(client, path(SERIAL))
+    for answer in (inside, public):
+        assert not verify_history(answer, Verifier.parse(answer["verifierKey"])).failures
+        shown = next(e for e in answer["events"] if e["index"] == secret.index)
+        assert shown["redacted"] == ["ex:price"]
+        assert "ex:price" not in {name for _, name, _ in shown["disclosures"]}
+        assert SECRET_PRICE not in json.dumps(answer)
+    status, entry = await body(client, secret.index, secret.tokens["distributor"])
+    assert status == 200
+    assert entry["redacted"] == ["ex:price"]
+    assert entry["envelope"] is None  # the signed document held the value: erased whole
+    assert "ex:price" not in json.loads(base64.b64decode(entry["payload"]))
+
+    # The redaction is a log entry: who, when, why (the field, never the value).
+    record_index = max(e["index"] for e in public["events"]) + 1
+    status, record = await body(client, record_index, secret.tokens["inspector"])
+    assert status == 200, record
+    said = json.loads(base64.b64decode(record["payload"]))
+    assert said["type"] == "traceledger:Redaction"
+    assert said["redacts"]["index"] == secret.index
+    assert said["redacts"]["field"] == "ex:price"
+    assert (said["reason"], said["by"]) == (why, "operator Zhang")
+    assert said["at"]
+
+
+async def test_what_cannot_be_redacted_is_refused(
+    client: Client, secret: Secret, settings: Settings
+) -> None:
+    reason = ("--reason", "a reason long enough")
+    assert await run_cli("redact", str(secret.index), "eventID", *reason, settings=settings) == 1
+    assert await run_cli("redact", str(secret.index), "nothing", *reason, settings=settings) == 1
+    assert await run_cli("redact", "999", "ilmd", *reason, settings=settings) == 1
+    assert (
+        await run_cli("redact", str(secret.index), "ilmd", "--reason", "x", settings=settings) == 2
+    )
+    async with client.app[LEDGER].pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM redactions") == 0

@@ -122,7 +122,9 @@ class HistoryService:
         async with self._pool.acquire() as conn:
             changed = await conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM event_keys WHERE key = ANY($1::text[])"
-                " AND idx >= $2 AND role <> 'lotMember')",
+                " AND idx >= $2 AND role <> 'lotMember')"
+                # A field erased since the walk began (traceledger/ops/redaction.py).
+                " OR EXISTS (SELECT 1 FROM redactions WHERE entry IS NULL OR entry >= $2)",
                 cached.keys,
                 cached.indexed_below,
             )

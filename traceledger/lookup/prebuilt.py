@@ -57,7 +57,10 @@ async def read_prebuilt(conn: Conn, key: str, size: int, now: float) -> CachedAn
         " AND (a.valid_until IS NULL OR a.valid_until > now())"
         " AND (a.pending = 0 OR a.tree_size >= $2)"
         " AND NOT EXISTS (SELECT 1 FROM event_keys k WHERE k.key = ANY(a.keys)"
-        "                 AND k.idx >= a.indexed_below AND k.role <> 'lotMember')",
+        "                 AND k.idx >= a.indexed_below AND k.role <> 'lotMember')"
+        # A field erased since the walk began (traceledger/ops/redaction.py).
+        " AND NOT EXISTS (SELECT 1 FROM redactions r"
+        "                 WHERE r.entry IS NULL OR r.entry >= a.indexed_below)",
         key,
         size,
     )

@@ -8,12 +8,13 @@ ALTER TABLE entries ADD COLUMN salts bytea CHECK (length(salts) % 16 = 0);
 
 -- A redacted field: its value and salt are erased from the stored event; its digest stays
 -- here so the leaf's commitment (and every proof) still holds. The redaction itself is a
--- log entry (`entry`) saying who, when and why.
+-- log entry (`entry`) saying who, when and why, appended right after the erasure commits
+-- (NULL until then): an answer whose walk began before that entry is stale.
 CREATE TABLE redactions (
     idx         bigint NOT NULL REFERENCES entries (idx),
     field       text NOT NULL,
     digest      bytea NOT NULL CHECK (length(digest) = 32),
-    entry       bigint NOT NULL REFERENCES entries (idx),
+    entry       bigint REFERENCES entries (idx),
     PRIMARY KEY (idx, field)
 );
 
