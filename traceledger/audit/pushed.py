@@ -4,7 +4,8 @@ on the receiving side, trusting nothing but the log's verifier key.
 A push carries `traceledger:log`: a signed checkpoint and, for each event in log order,
 its index, leaf and inclusion proof. The checkpoint must carry the log's signature,
 each leaf must be in its tree, and each event shown must hash to what its leaf commits
-to, unless the entry says fields were withheld from this receiver. Events are hashed as
+to (a version-2 leaf: its salted field digests, with the salts the entry carries), unless
+the entry says fields were withheld from this receiver. Events are hashed as
 the ledger stores them: compact JSON (no spaces, UTF-8, keys in the order received),
 which a parse and re-serialization with Python's json module reproduces.
 """
@@ -20,7 +21,8 @@ from typing import Any
 from traceledger.errors import IntegrityError, NoteError, ProofError
 from traceledger.tlog import merkle
 from traceledger.tlog.checkpoint import Checkpoint, open_checkpoint
-from traceledger.tlog.leaf import Leaf
+from traceledger.tlog.disclosure import commitment, fields_of
+from traceledger.tlog.leaf import DISCLOSURE_VERSION, Leaf
 from traceledger.tlog.note import Verifier, b64decode_strict
 
 
@@ -70,8 +72,24 @@ def verify_pushed(
             raise IntegrityError(index, f"the leaf is for index {leaf.index}")
         if entry.get("withheld"):
             report.withheld.append(leaf.index)
-        elif hashlib.sha256(stored_bytes(event)).digest() == leaf.payload_hash:
+        elif _committed(entry, event, leaf) == leaf.payload_hash:
             report.verified.append(leaf.index)
         else:
             raise IntegrityError(index, "the event is not what its leaf commits to")
     return report
+
+
+def _committed(entry: Mapping[str, Any], event: Mapping[str, Any], leaf: Leaf) -> bytes | None:
+    """What the leaf should hold for `event`: the stored bytes' hash (version 1), or the
+    commitment to its salted field digests, with the salts the push carries (version 2)."""
+    if leaf.version != DISCLOSURE_VERSION:
+        return hashlib.sha256(stored_bytes(event)).digest()
+    try:
+        salts = b64decode_strict(str(entry.get("salts")))
+        redacted = {
+            str(name): b64decode_strict(str(digest))
+            for name, digest in (entry.get("redacted") or {}).items()
+        }
+        return commitment(f.digest for f in fields_of(event, salts, redacted))
+    except (NoteError, ValueError, TypeError, AttributeError):
+        return None

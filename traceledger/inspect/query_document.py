@@ -68,11 +68,22 @@ async def log_proof(
     against it (every event must lie below the checkpoint's size)."""
     indexes = sorted({f.idx for f in found})
     withheld = {f.idx for f in found if f.withheld}
-    leaves = {
-        r["idx"]: bytes(r["leaf"])
-        for r in await conn.fetch(
-            "SELECT idx, leaf FROM entries WHERE idx = ANY($1::bigint[])", indexes
-        )
+    rows = await conn.fetch(
+        "SELECT e.idx, e.leaf, e.salts, (SELECT array_agg(ARRAY[convert_to(r.field, 'UTF8'),"
+        " r.digest]) FROM redactions r WHERE r.idx = e.idx) AS redacted"
+        " FROM entries e WHERE e.idx = ANY($1::bigint[])",
+        indexes,
+    )
+    leaves = {r["idx"]: bytes(r["leaf"]) for r in rows}
+    # Version-2 leaves: the salts prove the whole event shown. Never for an event shown
+    # with fields withheld: a withheld field's salt would let its value be guessed.
+    salted = {
+        r["idx"]: {
+            "salts": b64encode(bytes(r["salts"])),
+            "redacted": {bytes(n).decode(): b64encode(bytes(d)) for n, d in r["redacted"] or ()},
+        }
+        for r in rows
+        if r["salts"] is not None and r["idx"] not in withheld
     }
     proofs = await reader.inclusion_proofs(indexes, checkpoint.size) if indexes else {}
     return {
@@ -86,6 +97,7 @@ async def log_proof(
                 # Fields its sender marked confidential were withheld from this receiver:
                 # the leaf is proven, the shown event no longer hashes to it.
                 **({"withheld": True} if i in withheld else {}),
+                **salted.get(i, {}),
             }
             for i in indexes
         ],
