@@ -135,10 +135,14 @@ async def tampering_proxy(upstream: str) -> TestServer:
                 if k.lower() in ("content-security-policy", "cache-control")
             }
         if kind == "application/json" and "events" in (data := json.loads(body)):
-            event = next(e for e in data["events"] if e["payload"] is not None)
-            payload = bytearray(base64.b64decode(event["payload"]))
-            payload[len(payload) // 2] ^= 0x01
-            event["payload"] = base64.b64encode(bytes(payload)).decode()
+            event = next(e for e in data["events"] if e["payload"] or e.get("disclosures"))
+            if event.get("disclosures"):  # a version-2 leaf: alter a disclosed field's salt
+                salt = event["disclosures"][0]
+                salt[0] = base64.b64encode(bytes(16)).decode()
+            else:
+                payload = bytearray(base64.b64decode(event["payload"]))
+                payload[len(payload) // 2] ^= 0x01
+                event["payload"] = base64.b64encode(bytes(payload)).decode()
             body = json.dumps(data).encode()
         return web.Response(body=body, content_type=kind, headers=passed)
 
