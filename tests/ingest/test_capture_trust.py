@@ -143,11 +143,12 @@ async def test_stored_envelopes_credit_only_a_signature_that_verifies(
     envelope = signed(document(object_event(1)), producer.key)
     dummy = dsse.Signature(authority.key_id, os.urandom(64))
     forged = dsse.Envelope(envelope.payload_type, envelope.payload, (dummy, *envelope.signatures))
-    only_dummy = dsse.Envelope(envelope.payload_type, envelope.payload, (dummy,))
+    stranger = dsse.Signature(dsse.keyid(Ed25519PrivateKey.generate().public_key()), b"x" * 64)
+    only_dummies = dsse.Envelope(envelope.payload_type, envelope.payload, (dummy, stranger))
     async with client.app[LEDGER].pool.acquire() as conn:
         await registry.revoke_key(conn, producer.key_id)  # revoked since: still its signature
         assert await registry.signing_enterprise(conn, forged) == producer.enterprise_id
-        assert await registry.signing_enterprise(conn, only_dummy) is None
+        assert await registry.signing_enterprise(conn, only_dummies) is None
 
 
 async def test_a_custody_envelope_cannot_be_posted_as_ones_own(
