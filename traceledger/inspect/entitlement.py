@@ -26,8 +26,8 @@ PAGE = 200  # recalls judged per round trip while filling a list
 
 
 def verdict_of(claim: Claim, parties: Mapping[int, Party]) -> Verdict:
-    """A recall's or verdict's entitlement: the rule needs no custody, so the claim is
-    judged on its own."""
+    """A claim judged on its own, for the rules that need no custody: a recall's or a
+    verdict's entitlement, the origin a creating event may state."""
     return Judge(parties).judge(claim)
 
 
@@ -52,9 +52,7 @@ class LoggedRecall:
     verdict: Verdict
 
 
-async def recalls_in_force(
-    conn: Conn, limit: int
-) -> tuple[list[LoggedRecall], list[LoggedRecall]]:
+async def recalls_in_force(conn: Conn, limit: int) -> tuple[list[LoggedRecall], list[LoggedRecall]]:
     """The newest `limit` believed recalls, and (at most `limit`) not believed ones met on
     the way, newest first."""
     believed: list[LoggedRecall] = []
@@ -64,7 +62,7 @@ async def recalls_in_force(
         rows = await _recall_rows(conn, before)
         if not rows:
             break
-        parties = await load_parties(conn, {r["enterprise_id"] for r in rows if r["enterprise_id"]})
+        parties = await load_parties(conn, {r["enterprise_id"] for r in rows} - {None})
         for r in rows:
             recall = _logged(r, parties)
             mine = believed if recall.verdict.believed else refused

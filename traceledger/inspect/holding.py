@@ -170,4 +170,3 @@ async def parties_for(conn: Conn, events: Iterable[EventRow]) -> dict[int, Party
         )
         ids |= {r["enterprise_id"] for r in found}
     return await load_parties(conn, ids)
-
