@@ -78,11 +78,14 @@ class Story:
     client: Client
     parties: dict[str, Signer] = field(default_factory=dict)
     index: dict[str, int] = field(default_factory=dict)
+    # (eventID, eventTime) -> name: the rival's declaration repeats an eventID.
+    ids: dict[tuple[str, str], str] = field(default_factory=dict)
 
     async def capture(self, party: str, name: str, event: dict[str, Any]) -> int:
         status, receipt = await post(self.client, document(event), self.parties[party])
         assert status == 201, receipt
         self.index[name] = receipt["entries"][0]["index"]
+        self.ids[(receipt["entries"][0]["eventID"], event["eventTime"])] = name
         return self.index[name]
 
     async def unsigned(self, name: str, event: dict[str, Any]) -> int:
@@ -242,3 +245,23 @@ async def test_recall_entitlement_is_the_owner_or_an_authority_never_a_delegate(
     )
     verdict = verdict_of(claim, {7: maker})
     assert (verdict.believed, verdict.rule) == (False, "verdict")
+
+
+async def test_an_enterprise_reads_events_on_goods_it_held_from_when_it_held_them(
+    client: Client, story: Story
+) -> None:
+    async def seen(party: str) -> set[str]:
+        token = await token_for(client, story.parties[party])
+        answer = await get(client, "/v1/events?perPage=100", token)
+        events = answer["events"]
+        return {story.ids.get((e.get("eventID", ""), e["eventTime"]), "other") for e in events}
+
+    distributor = await seen("distributor")
+    # The shipment naming it the destination, the authority's recall of the lot of the
+    # serials it held; not the commissioning before it held them, nor the owner's recall
+    # of the serial it never held.
+    assert {"shipped", "received", "dist packs", "authority recall"} <= distributor
+    assert not {"made", "owner recall"} & distributor
+    # The rival packed a serial it never held: that gives it no view of the dairy's goods.
+    rival = await seen("rival")
+    assert rival == {"rival packs", "rival recall", "rival declaration"}

@@ -170,3 +170,37 @@ async def parties_for(conn: Conn, events: Iterable[EventRow]) -> dict[int, Party
         )
         ids |= {r["enterprise_id"] for r in found}
     return await load_parties(conn, ids)
+
+
+def custody_gained(
+    events: Iterable[EventRow], parties: Mapping[int, Party], party: int
+) -> tuple[dict[str, datetime], dict[str, datetime]]:
+    """When `party` first held each key by the trust rules (its own receipts, shipments
+    by a holder naming it the destination), with whatever was packed in it; and the lots
+    of what it held, from the same times (a recall of a lot is about its serials)."""
+    judge = Judge(parties)
+    held: dict[str, datetime] = {}
+    for row in sorted(events, key=lambda r: (r.event_time, r.idx)):
+        judge.judge(claim_of(row))
+        for key in judge.moved.get(party, ()):
+            held.setdefault(key, row.event_time)
+    custody = judge.custody
+    lots: dict[str, datetime] = {}
+    for key, since in list(held.items()):
+        for inside in custody.within([key]):
+            _earliest(held, inside, since)
+            for lot in (custody.lot_of.get(inside), _lot_key(inside)):
+                if lot is not None:
+                    _earliest(lots, lot, since)
+    return held, lots
+
+
+def _earliest(found: dict[str, datetime], key: str, since: datetime) -> None:
+    if key not in found or found[key] > since:
+        found[key] = since
+
+
+def _lot_key(key: str) -> str | None:
+    parsed = parse_index_key(key)
+    lot = parsed.lot_key() if parsed is not None else None
+    return lot.canonical() if lot is not None else None
