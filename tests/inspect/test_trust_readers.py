@@ -26,6 +26,7 @@ from tests.inspect.test_named_queries import token_for
 from traceledger.inspect.entitlement import recall_entitled, verdict_of
 from traceledger.log.sequencer import Entry
 from traceledger.standards.gs1 import parse_identifier
+from traceledger.standards.schemas import SchemaSet
 from traceledger.trust.claims import Claim
 from traceledger.trust.parties import Party
 
@@ -265,3 +266,26 @@ async def test_an_enterprise_reads_events_on_goods_it_held_from_when_it_held_the
     # The rival packed a serial it never held: that gives it no view of the dairy's goods.
     rival = await seen("rival")
     assert rival == {"rival packs", "rival recall", "rival declaration"}
+
+
+async def test_an_export_carries_believed_goods_events_and_names_the_rest_for_officials(
+    client: Client, story: Story
+) -> None:
+    path = f"/v1/export/{key_of(LOT)}.jsonld"
+    inspector = await token_for(client, None, "inspector")
+    doc = await get(client, path, inspector)
+    assert SchemaSet().document_errors(doc) == []
+    exported = {
+        story.ids.get((e.get("eventID", ""), e["eventTime"]), "other")
+        for e in doc["epcisBody"]["eventList"]
+    }
+    assert {"made", "shipped", "received", "dist packs", "authority recall"} <= exported
+    # Not the rival's packing of a serial it never held, nor its recall "at" the lot.
+    assert not {"rival packs", "rival recall", "unsigned recall"} & exported
+    refused = {r["index"]: r["rule"] for r in doc["traceledger:notBelieved"]}
+    assert refused[story.index["rival packs"]] == "custody"
+    assert refused[story.index["unsigned recall"]] == "signature"
+    # The owner exports its lot; the list of claims not believed is for officials.
+    owner = await get(client, path, await token_for(client, story.parties["dairy"]))
+    assert "traceledger:notBelieved" not in owner
+    assert len(owner["epcisBody"]["eventList"]) == len(doc["epcisBody"]["eventList"])
