@@ -171,6 +171,7 @@ class ExportService:
                 for i in rows
                 if not (v := custody.verdict(i)).believed
             }
+            refused = {i: why for i, why in refused.items() if i not in wanted}
             if len(wanted) > MAX_EXPORT_EVENTS:
                 raise _too_many(key)
             events = await _stored_events(conn, sorted(wanted), viewer)
