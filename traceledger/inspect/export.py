@@ -165,7 +165,7 @@ class ExportService:
             # believed ones only (a packing not believed carries nothing into a pallet).
             rows = await _serial_events(conn, set(serial_lots), size)
             custody = Custody.of(rows.values(), await parties_for(conn, rows.values()))
-            wanted |= set(await _serial_events(conn, set(serial_lots), size, custody.believed))
+            wanted |= set(await _serial_events(conn, set(serial_lots), size, custody.about))
             refused |= {
                 i: {"rule": v.rule, "reason": v.reason}
                 for i in rows
@@ -224,7 +224,7 @@ class _Window:
 
 
 async def _serial_events(
-    conn: Any, serials: set[str], size: int, believed: Callable[[int], bool] | None = None
+    conn: Any, serials: set[str], size: int, believed: Callable[[int, str], bool] | None = None
 ) -> dict[int, EventRow]:
     """Events below `size` naming the serials as goods, and their containers' events while
     a serial was inside (from the AggregationEvent that packed it to the one that
@@ -238,12 +238,14 @@ async def _serial_events(
         seen.update(frontier)
         following: dict[str, _Window] = {}
         for row in await events_naming(conn, list(frontier), MAX_EXPORT_EVENTS + 1):
-            if row.idx >= size or (believed is not None and not believed(row.idx)):
+            if row.idx >= size:
                 continue
             for k, role in row.keys:  # rows come in time order: an ADD before its DELETE
                 window = seen.get(k)
                 if window is None or role not in WHAT:
                     continue  # a place or a party; lotMember: made the lot's serials, known
+                if believed is not None and not believed(row.idx, k):
+                    continue
                 if not window.since <= row.event_time <= window.until:
                     continue
                 found[row.idx] = row

@@ -107,7 +107,7 @@ class Custody:
         for row in rows:
             verdict = judge.judge(claim_of(row))
             if verdict.believed and not row.declaration and row.idx not in erroneous:
-                custody._record(row, judge)
+                custody._record(row, judge, verdict.refused)
         return custody
 
     def verdict(self, idx: int) -> Verdict:
@@ -116,9 +116,14 @@ class Custody:
     def believed(self, idx: int) -> bool:
         return self.verdict(idx).believed
 
-    def _record(self, row: EventRow, judge: Judge) -> None:
+    def about(self, idx: int, key: str) -> bool:
+        """Whether the claim is believed about the goods `key` (a custody claim is believed
+        about the goods its signer held only)."""
+        return self.verdict(idx).about(key)
+
+    def _record(self, row: EventRow, judge: Judge, refused: frozenset[str]) -> None:
         if _leaves(row) and row.enterprise_id is not None:
-            goods = [k for k, role in row.keys if role in WHAT]
+            goods = [k for k, role in row.keys if role in WHAT and k not in refused]
             for key in judge.custody.within(goods):
                 holders = self.held.get(key, {})
                 if _one_thing(key):

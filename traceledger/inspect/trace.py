@@ -258,7 +258,7 @@ class _Reach:
         await self._levels(depth, naming, None)
 
     async def replay(
-        self, rows: Iterable[EventRow], depth: int, believed: Callable[[int], bool]
+        self, rows: Iterable[EventRow], depth: int, believed: Callable[[int, str], bool]
     ) -> None:
         by_key: dict[str, dict[int, EventRow]] = {}
         for row in rows:
@@ -275,7 +275,7 @@ class _Reach:
         self,
         depth: int,
         naming: Callable[[list[str]], Awaitable[list[EventRow]]],
-        believed: Callable[[int], bool] | None,
+        believed: Callable[[int, str], bool] | None,
     ) -> None:
         frontier, level = [self.start], 0
         while frontier and level <= depth:
@@ -290,16 +290,17 @@ class _Reach:
         rows: list[EventRow],
         wanted: set[str],
         level: int,
-        believed: Callable[[int], bool] | None,
+        believed: Callable[[int, str], bool] | None,
     ) -> list[str]:
-        """Attach the rows naming `wanted` keys as goods; the keys they lead on to."""
+        """Attach the rows naming `wanted` keys as goods (and, replaying, believed about
+        them); the keys they lead on to."""
         following: list[str] = []
         for row in rows:
-            if believed is not None and not believed(row.idx):
-                continue
             for k, role in row.keys:
                 # Goods only: an event naming the key as a place or a party is not about it.
-                if k in wanted and (role in WHAT or role == "lotMember"):
+                if k not in wanted or (role not in WHAT and role != "lotMember"):
+                    continue
+                if believed is None or believed(row.idx, k):
                     self.events[row.idx] = row
                     self.nodes[k].events.add(row.idx)
                     following += _downstream(row, k, role, self.nodes, level)
@@ -318,7 +319,7 @@ async def forward_scope(
     rows = list(gathered.events.values())
     custody = Custody.of(rows, await parties_for(conn, rows))
     reach = _Reach(key)
-    await reach.replay(rows, depth, custody.believed)
+    await reach.replay(rows, depth, custody.about)
     if not gathered.events:
         raise NotFoundError(f"nothing is recorded about {reach.start}")
     unbelieved = {i: r for i, r in gathered.events.items() if not custody.believed(i)}

@@ -127,7 +127,11 @@ class _Provenance:
         self._expanded: set[str] = set()
         # Which events created which key, found once (the input tree asks about each key).
         self._created_by: dict[str, list[EventRow]] = {}
+        retracted = {(r.log, r.corrects) for r in walk.events.values() if r.declaration}
         for row in sorted(walk.events.values(), key=lambda r: (r.event_time, r.idx)):
+            # A declaration repeats the event it retracts; neither says what anything is.
+            if row.declaration or row.id in retracted:
+                continue
             for k, role in row.keys:
                 if role in CREATING.get(row.event_type, ()) and (
                     row.event_type != "ObjectEvent" or row.action == "ADD"
@@ -295,7 +299,7 @@ class Judged:
     @classmethod
     def of(cls, key: GS1Key, gathered: Walk, signers: Signers) -> Judged:
         verdicts = judge((signers.claim(r) for r in gathered.events.values()), signers.parties)
-        believed = Walk(gathered.sources, lambda row: verdicts[row.id].believed)
+        believed = Walk(gathered.sources, lambda row: verdicts[row.id])
         believed.replay(key, gathered.events.values())
         return cls(gathered, believed, verdicts, signers)
 
@@ -304,8 +308,16 @@ class Judged:
         inspectors also every claim not believed that names the item's goods."""
         ids = list(self.believed.events)
         if inspector:
-            ids += [i for i in self.gathered.relation if not self.verdicts[i].believed]
+            ids += [
+                i
+                for i in self.gathered.relation
+                if i not in self.believed.events and not self._about_item(i)
+            ]
         return ids
+
+    def _about_item(self, i: EventId) -> bool:
+        """Whether the claim is believed about the goods the gathering walk found it by."""
+        return self.verdicts[i].about(self.gathered.named[i])
 
     def _via(self, i: EventId) -> tuple[Via, str]:
         walk = self.believed if i in self.believed.relation else self.gathered
@@ -333,6 +345,7 @@ class Judged:
             shown["signer"] = self.signers.of(rows[i])
             if inspector:
                 shown |= self.verdicts[i].to_json()
+                shown["entitled"] = i in self.believed.events or self._about_item(i)
             events.append(shown)
         # At the same time, the older log's event first (it was recorded first).
         order = {origin: -n for n, origin in enumerate(origins)}

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from traceledger.standards.epcis import aware
 from traceledger.standards.gs1 import GS1Key, parse_index_key
 from traceledger.trust.roles import WHAT, WHERE, WHO
+from traceledger.trust.rules import Verdict
 
 MAX_DEPTH = 6  # transformation and aggregation hops followed upstream
 MAX_EVENTS = 2000  # an answer never grows beyond this many events
@@ -112,7 +114,7 @@ async def events_naming(
             r["idx"],
             r["event_id"],
             r["event_type"],
-            r["event_time"],
+            aware(r["event_time"]),
             r["action"],
             r["biz_step"],
             r["disposition"],
@@ -147,14 +149,17 @@ class Walk:
     def __init__(
         self,
         sources: list[tuple[str, Any]],
-        believed: Callable[[EventRow], bool] | None = None,
+        verdict: Callable[[EventRow], Verdict] | None = None,
     ) -> None:
-        """`sources`: (origin, connection) of every log, the current one first."""
+        """`sources`: (origin, connection) of every log, the current one first; `verdict`
+        (for the replay) what the trust rules concluded about each row."""
         self.sources = sources
-        self.believed = believed
+        self.verdict = verdict
         self.events: dict[EventId, EventRow] = {}
         self.relation: dict[EventId, Via] = {}
         self.roles: dict[EventId, str] = {}
+        self.named: dict[EventId, str] = {}  # the key each event was attached by
+        self.retracted: set[EventId] = set()  # declared erroneous by a believed declaration
         self.seen: dict[str, Via] = {}
         self.lot_of_item: str | None = None
         self.input_tree: dict[str, list[str]] = {}
@@ -186,18 +191,26 @@ class Walk:
             depth += 1
 
     def replay(self, key: GS1Key, rows: Iterable[EventRow]) -> None:
-        """The walk again over rows already read, believing only what `believed` says."""
+        """The walk again over rows already read, following believed claims only."""
         by_key: dict[str, list[EventRow]] = {}
         for row in rows:
             for k in {k for k, role in row.keys if role != "lotMember"}:
                 by_key.setdefault(k, []).append(row)
         order = {origin: -n for n, (origin, _) in enumerate(self.sources)}
+        self.retracted = {
+            (r.log, r.corrects)
+            for r in by_key_rows(by_key)
+            if r.declaration and r.corrects is not None and self._believed(r)
+        }
         frontier, depth = self._start(key), 0
         while frontier and self._within_budget(frontier, depth):
             found = {r.id: r for k in frontier for r in by_key.get(k, ())}
             ordered = sorted(found.values(), key=lambda r: (r.event_time, order[r.log], r.idx))
             frontier = self._step(key, ordered, frontier, depth)
             depth += 1
+
+    def _believed(self, row: EventRow) -> bool:
+        return self.verdict is None or self.verdict(row).believed
 
     def _within_budget(self, frontier: Mapping[str, Via], depth: int) -> bool:
         if depth <= MAX_DEPTH and len(self.events) < MAX_EVENTS and len(self.seen) < MAX_NODES:
@@ -214,18 +227,19 @@ class Walk:
         if key.lot is None and depth == 0 and key.serial is not None:
             hops.update(self._lot_from_commissioning(key.item_key().canonical(), rows))
         for row in rows:  # in time order, so an ADD is seen before its DELETE
-            if self.believed is not None and not self.believed(row):
-                continue
+            verdict = self.verdict(row) if self.verdict is not None else None
             for k, role in row.keys:
+                if verdict is not None and not verdict.about(k):
+                    continue
                 via = self.seen.get(k)
                 roles = self.own_roles if via is not None and via.relation == "item" else WHAT
                 if role not in roles or via is None or not via.since <= row.event_time <= via.until:
                     continue
-                self._attach(row, via, role)
+                self._attach(row, via, role, k)
                 self._next_hops(row, k, role, via, hops)
         return {k: v for k, v in hops.items() if k not in self.seen}
 
-    def _attach(self, row: EventRow, via: Via, role: str) -> None:
+    def _attach(self, row: EventRow, via: Via, role: str, key: str) -> None:
         self.events.setdefault(row.id, row)
         known = self.relation.get(row.id)
         # An event naming several keys belongs to the one nearest the item (naming the
@@ -233,6 +247,7 @@ class Walk:
         if known is None or (via.depth, _RANK[via.relation]) < (known.depth, _RANK[known.relation]):
             self.relation[row.id] = via
             self.roles[row.id] = role
+            self.named[row.id] = key
 
     async def _events_naming(self, keys: list[str]) -> list[EventRow]:
         """The events naming `keys` in every log, tagged with their log, in time order
@@ -257,12 +272,14 @@ class Walk:
                 continue
             if (item, "epc") not in row.keys:
                 continue
-            if self.believed is not None and not self.believed(row):
+            if self.verdict is not None and not self.verdict(row).about(item):
                 continue
+            if row.declaration or row.id in self.retracted:
+                continue  # a declaration repeats what it retracts; neither says anything
             for lot in (k for k, role in row.keys if role == "lotMember"):
                 self.lot_of_item = self.lot_of_item or lot
                 lots.setdefault(lot, Via("lot", lot))
-            if lots and self.believed is not None:
+            if lots and self.verdict is not None:
                 break
         return lots
 
@@ -276,7 +293,9 @@ class Walk:
                 hops[parent] = Via(
                     "container", parent, since=row.event_time, until=FOREVER, depth=via.depth + 1
                 )
-            if parent is not None and row.action == "DELETE":
+            # The gathering pass cannot tell a believed DELETE from a backdated forgery, so
+            # only the replay closes a container's window.
+            if parent is not None and row.action == "DELETE" and self.verdict is not None:
                 # The item left the container: its later events are not the item's.
                 held = hops.get(parent) or self.seen.get(parent)
                 if held is not None and held.relation == "container":
@@ -301,3 +320,8 @@ class Walk:
             for i, r in self.events.items()
             if i[1] < sizes.get(i[0], 0) and r.leaf
         }
+
+
+def by_key_rows(by_key: Mapping[str, list[EventRow]]) -> list[EventRow]:
+    """Each row of a key -> rows map once."""
+    return list({r.id: r for rows in by_key.values() for r in rows}.values())

@@ -47,11 +47,19 @@ ORIGIN, VERDICT, CORRECTION, CUSTODY, UNSIGNED = (
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Whether a claim is believed; if not, the rule it broke and why."""
+    """Whether a claim is believed; if not, the rule it broke and why. A custody claim
+    naming goods of which the signer held only some (a cage packed with a case it received
+    and a case the item's history knows nothing of) is believed about those it held only:
+    `refused` are the others."""
 
     believed: bool
     rule: str | None = None
     reason: str | None = None
+    refused: frozenset[str] = frozenset()
+
+    def about(self, key: str) -> bool:
+        """Whether the claim is believed about the goods `key`."""
+        return self.believed and key not in self.refused
 
     def to_json(self) -> dict[str, str | bool | None]:
         return {"entitled": self.believed, "rule": self.rule, "reason": self.reason}
@@ -124,7 +132,7 @@ class Judge:
         self.verdicts[claim.id] = verdict
         self.moved = {}
         if verdict.believed and party is not None:
-            self._record(claim, party)
+            self._record(claim, party, verdict.refused)
         return verdict
 
     def _entitled(self, claim: Claim, party: Party) -> Verdict:
@@ -144,10 +152,11 @@ class Judge:
             return BELIEVED
         if party.is_authority or not _needs_custody(claim):
             return BELIEVED
-        for key in goods:
-            if key not in created and not self._holds(party, key):
-                return Verdict(False, CUSTODY, f"{party.name or party.id} did not hold {key}")
-        return BELIEVED
+        unheld = [k for k in goods if k not in created and not self._holds(party, k)]
+        if not unheld:
+            return BELIEVED
+        reason = f"{party.name or party.id} did not hold {', '.join(unheld)}"
+        return Verdict(len(unheld) < len(goods), CUSTODY, reason, frozenset(unheld))
 
     def _correction(self, claim: Claim, party: Party) -> Verdict:
         original = self.signers.get(claim.corrects) if claim.corrects is not None else None
@@ -160,15 +169,15 @@ class Judge:
     def _holds(self, party: Party, key: str) -> bool:
         return party.may_create(key) or self.custody.holds(party.id, key)
 
-    def _record(self, claim: Claim, party: Party) -> None:
+    def _record(self, claim: Claim, party: Party, refused: frozenset[str]) -> None:
         custody = self.custody
         for key, role in claim.keys:
             if role == "lotMember":
                 for serial in _created(claim):
                     custody.lot_of.setdefault(serial, key)
-        goods = [k for k, role in claim.keys if role in WHAT]
+        goods = [k for k, role in claim.keys if role in WHAT and k not in refused]
         if claim.event_type == "AggregationEvent" and claim.action in ("ADD", "DELETE"):
-            _pack(custody, claim)
+            _pack(custody, claim, refused)
         moved = custody.within(goods)
         if claim.biz_step in SHIPPING_STEPS:
             # Only what the shipper held passes to the destination.
@@ -202,8 +211,8 @@ def _is_verdict(claim: Claim) -> bool:
     return claim.disposition in VERDICT_DISPOSITIONS or claim.biz_step == "inspecting"
 
 
-def _pack(custody: _Custody, claim: Claim) -> None:
-    children = {k for k, role in claim.keys if role in ("child", "childClass")}
+def _pack(custody: _Custody, claim: Claim, refused: frozenset[str]) -> None:
+    children = {k for k, role in claim.keys if role in ("child", "childClass")} - refused
     for parent in (k for k, role in claim.keys if role == "parent"):
         inside = custody.packed.setdefault(parent, set())
         for child in children:

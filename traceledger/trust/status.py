@@ -111,7 +111,10 @@ def producer_event(events: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | N
         (
             e
             for e in events
-            if e.get("entitled", True) is True and not e.get("erroneous") and creates_item(e)
+            if e.get("entitled", True) is True
+            and not e.get("erroneous")
+            and e.get("correctsIndex") is None
+            and creates_item(e)
         ),
         None,
     )
