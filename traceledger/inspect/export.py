@@ -169,7 +169,7 @@ class ExportService:
             refused |= {
                 i: {"rule": v.rule, "reason": v.reason}
                 for i in rows
-                if not (v := custody.verdict(i)).believed
+                if i not in wanted and (v := custody.verdict(i)).rule is not None
             }
             refused = {i: why for i, why in refused.items() if i not in wanted}
             if len(wanted) > MAX_EXPORT_EVENTS:

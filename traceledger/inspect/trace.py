@@ -322,9 +322,19 @@ async def forward_scope(
     await reach.replay(rows, depth, custody.about)
     if not gathered.events:
         raise NotFoundError(f"nothing is recorded about {reach.start}")
-    unbelieved = {i: r for i, r in gathered.events.items() if not custody.believed(i)}
+    # Claims not believed about the goods they were found by (a custody claim is believed
+    # about the goods its signer held only).
+    unbelieved = {
+        i: r
+        for i, r in gathered.events.items()
+        if not all(custody.about(i, k) for k in _goods_reached(r, gathered.nodes))
+    }
     truncated = gathered.truncated or reach.truncated
     return Scope(key, reach.nodes, reach.events, truncated, custody, unbelieved)
+
+
+def _goods_reached(row: EventRow, nodes: dict[str, _Node]) -> list[str]:
+    return [k for k, role in row.keys if k in nodes and (role in WHAT or role == "lotMember")]
 
 
 def _downstream(
@@ -410,6 +420,7 @@ def _forward_answer(scope: Scope, names: dict[int, str]) -> dict[str, Any]:
                 "eventTime": row.event_time.isoformat(),
             }
             | scope.custody.verdict(i).to_json()
+            | {"entitled": False}
             for i, row in sorted(scope.unbelieved.items())
         ],
         "truncated": scope.truncated,
