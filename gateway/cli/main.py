@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -32,11 +33,15 @@ from gateway.demo import demo_inbox, setup_demo
 from gateway.observability import configure_logging
 from traceledger.accounts import registry, tokens
 from traceledger.audit.history_check import verify_history
-from traceledger.audit.verify import verify_log
+from traceledger.audit.verify import stored_verifier, verify_index, verify_log
 from traceledger.errors import CaptureRejectedError, ConfigError, IntegrityError, TraceledgerError
 from traceledger.inspect.recall_notices import remove_endpoint, set_endpoint
 from traceledger.ledger import resolve_dsn
+from traceledger.log.cosigned import log_reader
 from traceledger.log.logkey import load_or_create_log_key
+from traceledger.log.shards import open_past_shards
+from traceledger.lookup.history import HistoryService
+from traceledger.lookup.prebuilt_check import check_prebuilt
 from traceledger.settings import ROLES, Settings
 from traceledger.standards.dsse import keyid, load_private_key, load_public_key_pem
 from traceledger.store.conn import Conn
@@ -116,6 +121,7 @@ async def _verify(settings: Settings, trusted: Verifier | None) -> int:
     pool = await connect_pool(await resolve_dsn(settings), min_size=1, max_size=2)
     try:
         report = await verify_log(pool, trusted=trusted, progress=_ProgressPrinter())
+        derived = await _verify_derived(settings, pool)
     except IntegrityError as exc:
         print(f"\nFAILED at {exc}", file=sys.stderr)
         if exc.index is not None:
@@ -125,11 +131,46 @@ async def _verify(settings: Settings, trusted: Verifier | None) -> int:
         await pool.close()
     rate = report.entries / report.seconds if report.seconds else 0.0
     print(
-        f"\nOK: {report.entries} entries, {report.checkpoints} checkpoints, "
+        f"\nlog OK: {report.entries} entries, {report.checkpoints} checkpoints, "
         f"{report.envelopes} envelopes verified in {report.seconds:.2f}s ({rate:,.0f} entries/s)"
         + (f"; {report.redacted} payloads redacted" if report.redacted else "")
     )
+    if derived:
+        print(f"FAILED: {len(derived)} difference(s) between the log and what is built from it:")
+        for line in derived:
+            print(f"  {line}")
+        return 1
+    print("OK")
     return 0
+
+
+async def _verify_derived(settings: Settings, pool: asyncpg.Pool) -> list[str]:
+    """What is built from the log and read as if it were the log: the event-key index and
+    the prebuilt answers, each rebuilt from the log and compared."""
+    index = await verify_index(pool)
+    print(f"index: {index.events} events match their stored payloads", file=sys.stderr)
+    async with pool.acquire() as conn:
+        verifier = await stored_verifier(conn)
+    async with open_past_shards(settings.past_shards, settings.origin, pool_max=2) as past:
+        service = HistoryService(
+            pool,
+            log_reader(pool, settings.witness_policy),
+            verifier_key=verifier.encode(),
+            origin=verifier.name,
+            past=past,
+        )
+        prebuilt = await check_prebuilt(pool, service)
+    print(
+        f"prebuilt answers: {prebuilt.checked} assembled again and compared"
+        f" ({prebuilt.stale} stale ones are rebuilt before they are served)",
+        file=sys.stderr,
+    )
+    extra = index.count - len(index.differences)
+    return (
+        index.differences
+        + ([f"... and {extra} more index differences"] if extra > 0 else [])
+        + prebuilt.differences
+    )
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
