@@ -197,20 +197,18 @@ class Walk:
             for k in {k for k, role in row.keys if role != "lotMember"}:
                 by_key.setdefault(k, []).append(row)
         order = {origin: -n for n, (origin, _) in enumerate(self.sources)}
-        self.retracted = {
-            (r.log, r.corrects)
-            for r in by_key_rows(by_key)
-            if r.declaration and r.corrects is not None and self._believed(r)
-        }
+        if self.verdict is not None:
+            self.retracted = {
+                (r.log, r.corrects)
+                for r in by_key_rows(by_key)
+                if r.declaration and r.corrects is not None and self.verdict(r).believed
+            }
         frontier, depth = self._start(key), 0
         while frontier and self._within_budget(frontier, depth):
             found = {r.id: r for k in frontier for r in by_key.get(k, ())}
             ordered = sorted(found.values(), key=lambda r: (r.event_time, order[r.log], r.idx))
             frontier = self._step(key, ordered, frontier, depth)
             depth += 1
-
-    def _believed(self, row: EventRow) -> bool:
-        return self.verdict is None or self.verdict(row).believed
 
     def _within_budget(self, frontier: Mapping[str, Via], depth: int) -> bool:
         if depth <= MAX_DEPTH and len(self.events) < MAX_EVENTS and len(self.seen) < MAX_NODES:
@@ -274,7 +272,7 @@ class Walk:
                 continue
             if self.verdict is not None and not self.verdict(row).about(item):
                 continue
-            if row.declaration or row.id in self.retracted:
+            if self.verdict is not None and (row.declaration or row.id in self.retracted):
                 continue  # a declaration repeats what it retracts; neither says anything
             for lot in (k for k, role in row.keys if role == "lotMember"):
                 self.lot_of_item = self.lot_of_item or lot
