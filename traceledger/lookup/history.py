@@ -33,6 +33,7 @@ from traceledger.log.reader import LogReader
 from traceledger.log.shards import Shard
 from traceledger.lookup.cache import CachedAnswer, HistoryCache
 from traceledger.lookup.prebuilt import prebuildable, read_prebuilt
+from traceledger.lookup.wording import local_iso, role_of
 from traceledger.standards.epcis import utc_iso
 from traceledger.standards.gs1 import GS1Key, parse_index_key
 from traceledger.tlog.note import Verifier, b64encode
@@ -213,10 +214,10 @@ class HistoryService:
         for i in covered:
             row = walk.events[i]
             leaf, payload = payloads[i]
+            via = walk.relation[i]
+            role = role_of(row.keys, via.via or key.item_key().canonical())
             events.append(
-                _event_json(
-                    row, walk.relation[i], leaf, payload, proofs[i], i in erroneous, inspector
-                )
+                _event_json(row, via, leaf, payload, proofs[i], i in erroneous, inspector, role)
             )
         # At the same time, the older log's event first (it was recorded first).
         order = {origin: -n for n, (origin, _) in enumerate(self._readers())}
@@ -463,6 +464,7 @@ def _event_json(
     proof: list[bytes],
     erroneous: bool,
     inspector: bool,
+    role: str | None = None,
 ) -> dict[str, Any]:
     event: dict[str, Any] = json.loads(payload) if payload is not None else {}
     shown, confidential = _public_event(event, inspector)
@@ -484,6 +486,8 @@ def _event_json(
         "who": {"name": who[0], "role": who[1]} if who else None,
         "relation": via.relation,
         "via": via.via,
+        # The part the key in `via` (the item's own key for relation item) plays in it.
+        "role": role,
         "sources": [
             {"type": s.get("type"), "id": s.get("source")}
             for s in shown.get("sourceList") or ()
@@ -554,12 +558,13 @@ class _Provenance:
     def _describe(self, keys: set[str]) -> dict[str, Any]:
         facts: dict[str, Any] = {}
         first: EventRow | None = None
+        offset = None
         for row in self._creating(keys):
             payload = self._payloads.get(row.id, (b"", None))[1]
             event = json.loads(payload) if payload else {}
             shown, _ = _public_event(event, inspector=False)
             if first is None:
-                first = row
+                first, offset = row, shown.get("eventTimeZoneOffset")
             ilmd = shown.get("ilmd")
             if isinstance(ilmd, Mapping):
                 for k, v in ilmd.items():
@@ -570,7 +575,8 @@ class _Provenance:
             "producer": producer[0] if producer else None,
             "producerId": first.enterprise_id if first else None,
             "place": (first.biz_location or first.read_point) if first else None,
-            "commissionedAt": first.event_time.isoformat() if first else None,
+            # At the event's own offset, as its journey entry shows it.
+            "commissionedAt": local_iso(first.event_time, offset) if first else None,
         }
 
     def inputs(self, of: str, seen: frozenset[str]) -> list[dict[str, Any]]:
