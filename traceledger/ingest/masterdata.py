@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from traceledger.errors import IdentifierError, NotFoundError
 from traceledger.log.sequencer import Appended, Entry, Sequencer
 from traceledger.standards import dsse
-from traceledger.standards.gs1 import GS1Key, parse_identifier, parse_index_key
+from traceledger.standards.gs1 import GS1Key, parse_digital_link, parse_identifier, parse_index_key
 from traceledger.standards.masterdata import (
     MASTER_DATA_TYPE,
     Statement,
@@ -46,6 +46,7 @@ FROM_DOCUMENT: Final = "document"
 FROM_REGISTRY: Final = "registry"
 LOCATION_VOCABULARY: Final = "urn:epcglobal:epcis:vtype:BusinessLocation"
 NAME: Final = "urn:epcglobal:cbv:mda#name"
+GS1_RESOLVER: Final = "https://id.gs1.org"
 
 
 def header_entry(document: object, sender: str) -> tuple[bytes, bytes] | None:
@@ -65,7 +66,10 @@ def header_entry(document: object, sender: str) -> tuple[bytes, bytes] | None:
 
 def location_document(gln: str, names: Mapping[str, str]) -> dict[str, Any]:
     """The registry's statement naming one site, `names` by language ("" for no language)."""
-    key = parse_index_key("414/" + gln) if gln.isdigit() else parse_identifier(gln)
+    # A GLN's check digit is verified: a mistyped site must not get a name.
+    key = (
+        parse_digital_link(f"{GS1_RESOLVER}/414/{gln}") if gln.isdigit() else parse_identifier(gln)
+    )
     if key is None or key.scheme != "gln":
         raise IdentifierError(f"{gln[:80]!r} is not a GLN")
     values = [
