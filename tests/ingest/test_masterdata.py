@@ -20,6 +20,7 @@ from tests.epcis_samples import OTHER_GCP, PRODUCER_GCP, document, object_event
 from tests.ingest.test_capture import Client, post, register
 from traceledger.accounts import registry
 from traceledger.ingest.masterdata import add_location
+from traceledger.inspect.export import _location_names as location_names
 from traceledger.ledger import Ledger
 from traceledger.lookup.names import read_names
 from traceledger.settings import Settings
@@ -132,6 +133,10 @@ async def test_names_in_a_header_are_logged_versioned_and_believed_from_the_owne
         newest = (await read_names(conn, [SITE_KEY]))[SITE_KEY]
     assert newest["name"] == {"en": "Dairy plant No. 1", "zh": "乳品厂"}
     assert newest["statedIn"]["version"] == 2
+    # Exports describe the location by that name too.
+    async with ledger.pool.acquire() as conn:
+        described = await location_names(conn, {SITE_KEY[4:], "4012345000016"})
+    assert described == {SITE_KEY[4:]: "Dairy plant No. 1"}
 
 
 async def test_a_name_shown_is_provable_from_the_log(client: Client) -> None:

@@ -37,6 +37,7 @@ from traceledger.lookup.history import (
     events_naming,
 )
 from traceledger.lookup.history import MAX_EVENTS as HISTORY_LIMIT
+from traceledger.lookup.names import read_names
 from traceledger.standards import cbv
 from traceledger.standards.epcis import ilmd_fact
 from traceledger.standards.eventhash import document_context
@@ -166,7 +167,8 @@ class ExportService:
                     "SELECT id, name FROM enterprises WHERE id = ANY($1::bigint[])", list(ids)
                 )
             }
-            owners = await _location_owners(conn, _locations(e.event for e in events))
+            glns = _locations(e.event for e in events)
+            owners = await _location_owners(conn, glns) | await _location_names(conn, glns)
         events.sort(key=lambda e: (e.event_time, e.idx))
         return LotExport(key, events, names, serial_lots, owners)
 
@@ -303,6 +305,18 @@ async def _location_owners(conn: Any, glns: set[str]) -> dict[str, str]:
                 owners[gln] = by_prefix[gln[:n]]
                 break
     return owners
+
+
+async def _location_names(conn: Any, glns: set[str]) -> dict[str, str]:
+    """Each location's name from master data (English, else any), where it has one."""
+    found = await read_names(conn, [f"414/{g}" for g in glns])
+    names = {}
+    for key, entry in found.items():
+        said = entry.get("name") or {}
+        name = said.get("en") or said.get("") or next(iter(said.values()), None)
+        if name:
+            names[key.removeprefix("414/")] = name
+    return names
 
 
 # ---------------------------------------------------------------------------------------------
