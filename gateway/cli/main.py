@@ -173,9 +173,23 @@ def cmd_enterprise_list(args: argparse.Namespace) -> int:
         for e in await registry.list_enterprises(conn):
             rate = f"{e.rate_limit:g}/s" if e.rate_limit else "unlimited"
             print(f"{e.id:>4}  {e.name}  [{e.role}]  gcp {','.join(e.prefixes)}  {rate}")
+            if e.delegated_prefixes:
+                print(f"        delegated gcp {','.join(e.delegated_prefixes)}")
             for key_id, revoked in e.keys:
                 state = f"revoked {revoked:%Y-%m-%d %H:%M}" if revoked else "active"
                 print(f"        key {key_id}  {state}")
+        return 0
+
+    return asyncio.run(_on_pool(settings_from_args(args), work))
+
+
+def cmd_enterprise_delegate(args: argparse.Namespace) -> int:
+    async def work(conn: Conn) -> int:
+        d = await registry.delegate(conn, args.owner, args.to, args.gcp)
+        scope = f"prefix {d.gcp}" if d.gcp else f"all its prefixes (now {', '.join(d.prefixes)})"
+        print(
+            f"enterprise {d.delegate_id} may create goods of enterprise {d.owner_id} under {scope}"
+        )
         return 0
 
     return asyncio.run(_on_pool(settings_from_args(args), work))
@@ -429,6 +443,15 @@ def build_parser() -> argparse.ArgumentParser:
     enterprise.add_parser("list", help="list enterprises and keys").set_defaults(
         func=cmd_enterprise_list
     )
+    delegate = enterprise.add_parser(
+        "delegate",
+        help="let another enterprise create goods under this one's prefixes "
+        "(a contract manufacturer)",
+    )
+    delegate.add_argument("owner", type=int, help="the owner's enterprise id")
+    delegate.add_argument("--to", type=int, required=True, help="the delegate's enterprise id")
+    delegate.add_argument("--gcp", help="only this prefix of the owner (default: all of them)")
+    delegate.set_defaults(func=cmd_enterprise_delegate)
     notify = enterprise.add_parser(
         "notify", help="where the enterprise gets recall notices (a webhook it runs)"
     )

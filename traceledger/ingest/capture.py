@@ -101,7 +101,12 @@ class CaptureService:
         """Check and hash in a worker process, then append: `document`, or else the
         submitted (media type, bytes)."""
         settings = self._settings
-        signer = Signer(enterprise.name, enterprise.prefixes, enterprise.is_authority)
+        signer = Signer(
+            enterprise.name,
+            enterprise.prefixes,
+            enterprise.is_authority,
+            enterprise.delegated_prefixes,
+        )
         limits = Limits(now_utc(), settings.max_future_skew, settings.max_batch_entries)
         prepared = await self._cpu.run(prepare, document, *submitted, signer, limits)
         if isinstance(prepared, Refused):

@@ -42,6 +42,8 @@ class Signer:
     name: str
     prefixes: tuple[str, ...]
     is_authority: bool
+    # Other owners' prefixes it may create goods under (`traceledger enterprise delegate`).
+    delegated: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,9 @@ def _checked(shaped: EventDocument, signer: Signer, limits: Limits) -> list[Mapp
         )
         problems += errors
         if checked is not None:
-            forbidden += authorization_errors(checked, i, signer.prefixes, signer.is_authority)
+            forbidden += authorization_errors(
+                checked, i, signer.prefixes, signer.is_authority, signer.delegated
+            )
     if problems:
         problems.sort(key=lambda p: (p.event if p.event is not None else -1, p.pointer))
         raise InvalidEventsError(

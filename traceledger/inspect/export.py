@@ -29,15 +29,10 @@ from traceledger.errors import IdentifierError, NotFoundError, RangeError, Trace
 from traceledger.ingest.envelopes import stored_document
 from traceledger.inspect.visibility import Viewer, shown_event
 from traceledger.log.reader import LogReader
-from traceledger.lookup.history import (
-    BEGINNING,
-    FOREVER,
-    MAX_DEPTH,
-    HistoryService,
-    events_naming,
-)
-from traceledger.lookup.history import MAX_EVENTS as HISTORY_LIMIT
+from traceledger.lookup.history import HistoryService
 from traceledger.lookup.names import read_names
+from traceledger.lookup.walk import BEGINNING, FOREVER, MAX_DEPTH, events_naming
+from traceledger.lookup.walk import MAX_EVENTS as HISTORY_LIMIT
 from traceledger.standards import cbv
 from traceledger.standards.epcis import ilmd_fact
 from traceledger.standards.eventhash import document_context

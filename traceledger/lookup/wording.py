@@ -1,10 +1,11 @@
 """What an answer's events say about the item, beyond where they were found.
 
 A history gathers events on the item, its lot, its containers and its ingredients; the
-event's `relation` says which, and its `role` what part the key it was found by plays in
-it. One and the same TransformationEvent is the production of the product made (role
-output) and, on an ingredient's page, the use of that ingredient (role input): a page
-must say which, never show a blend as the can's own production.
+event's `relation` says which, and its `role` (traceledger/lookup/walk.py) what part the
+key it was found by plays in it. One and the same TransformationEvent is the production
+of the product made (role output) and, on an ingredient's page, the use of that
+ingredient (role input): a page must say which, never show a blend as the can's own
+production.
 
 Also here: the event's local time (its own offset), and every identifier an answer
 mentions (whose names the page looks up).
@@ -16,35 +17,17 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 from traceledger.standards.epcis import raw_mentions
 from traceledger.standards.masterdata import index_key
 
-__all__ = ["USED_AS_INPUT", "keys_in", "local_iso", "outputs", "role_of", "senders_in"]
+__all__ = ["USED_AS_INPUT", "keys_in", "local_iso", "outputs", "senders_in"]
 
-# Roles in the order one is picked when a key plays several in an event.
-_ROLES: Final = (
-    "epc",
-    "class",
-    "output",
-    "outputClass",
-    "input",
-    "inputClass",
-    "child",
-    "childClass",
-    "parent",
-)
 USED_AS_INPUT: Final = frozenset({"input", "inputClass"})
 _OFFSET: Final = re.compile(r"([+-])(\d{2}):(\d{2})")
-
-
-def role_of(keys: Sequence[tuple[str, str]], key: str | None) -> str | None:
-    """The role `key` plays in an event naming `keys` ((key, role) pairs), if any."""
-    roles = {r for k, r in keys if k == key and r != "lotMember"}
-    return next((r for r in _ROLES if r in roles), min(roles) if roles else None)
 
 
 def local_iso(moment: datetime, offset: object) -> str:
