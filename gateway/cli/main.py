@@ -35,10 +35,12 @@ from traceledger.accounts import registry, tokens
 from traceledger.audit.history_check import verify_history
 from traceledger.audit.verify import stored_verifier, verify_index, verify_log
 from traceledger.errors import CaptureRejectedError, ConfigError, IntegrityError, TraceledgerError
+from traceledger.ingest.masterdata import add_location
 from traceledger.inspect.recall_notices import remove_endpoint, set_endpoint
 from traceledger.ledger import resolve_dsn
 from traceledger.log.cosigned import log_reader
 from traceledger.log.logkey import load_or_create_log_key
+from traceledger.log.sequencer import Sequencer
 from traceledger.log.shards import open_past_shards
 from traceledger.lookup.history import HistoryService
 from traceledger.lookup.prebuilt_check import check_prebuilt
@@ -249,6 +251,26 @@ def cmd_enterprise_notify(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(_on_pool(settings_from_args(args), work))
+
+
+def cmd_location_add(args: argparse.Namespace) -> int:
+    """Name a registered enterprise's site: a statement the ledger signs with its log key
+    and appends to the log, so the name on a page is provable like an event."""
+    settings = settings_from_args(args)
+    log_key = load_or_create_log_key(settings.log_key_file)
+    names = {"": args.name} | ({"zh": args.name_zh} if args.name_zh else {})
+
+    async def work() -> int:
+        pool = await connect_pool(await resolve_dsn(settings), min_size=1, max_size=2)
+        try:
+            async with Sequencer(pool) as sequencer, pool.acquire() as conn:
+                named = await add_location(conn, sequencer, log_key, args.gln, names)
+        finally:
+            await pool.close()
+        print(f"location {args.gln} named in log entry {named.index} ({named.status})")
+        return 0
+
+    return asyncio.run(work())
 
 
 def cmd_key_add(args: argparse.Namespace) -> int:
@@ -479,6 +501,17 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("--secret", help="HMAC key signing the notices (default: generated)")
     notify.add_argument("--remove", action="store_true", help="stop sending recall notices")
     notify.set_defaults(func=cmd_enterprise_notify)
+
+    location = sub.add_parser(
+        "location", help="names of enterprises' sites (signed into the log)"
+    ).add_subparsers(dest="action", required=True)
+    loc_add = location.add_parser(
+        "add", help="name a site (GLN) of a registered enterprise, as master data in the log"
+    )
+    loc_add.add_argument("gln", help="the site's GLN (13 digits) or its sgln EPC URN")
+    loc_add.add_argument("name", help="its name (shown when no name in the page's language)")
+    loc_add.add_argument("--name-zh", help="its name in Chinese")
+    loc_add.set_defaults(func=cmd_location_add)
 
     key = sub.add_parser("key", help="enterprise signing keys").add_subparsers(
         dest="action", required=True

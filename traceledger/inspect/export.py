@@ -31,6 +31,7 @@ from traceledger.inspect.holding import Custody, parties_for
 from traceledger.inspect.visibility import Viewer, shown_event
 from traceledger.log.reader import LogReader
 from traceledger.lookup.history import HistoryService
+from traceledger.lookup.names import read_names
 from traceledger.lookup.walk import BEGINNING, FOREVER, MAX_DEPTH, EventRow, events_naming
 from traceledger.lookup.walk import MAX_EVENTS as HISTORY_LIMIT
 from traceledger.standards import cbv
@@ -184,7 +185,8 @@ class ExportService:
                     "SELECT id, name FROM enterprises WHERE id = ANY($1::bigint[])", list(ids)
                 )
             }
-            owners = await _location_owners(conn, _locations(e.event for e in events))
+            glns = _locations(e.event for e in events)
+            owners = await _location_owners(conn, glns) | await _location_names(conn, glns)
         not_believed = (
             [{"index": i} | refused[i] for i in sorted(refused)] if viewer.sees_everything() else []
         )
@@ -331,6 +333,18 @@ async def _location_owners(conn: Any, glns: set[str]) -> dict[str, str]:
                 owners[gln] = by_prefix[gln[:n]]
                 break
     return owners
+
+
+async def _location_names(conn: Any, glns: set[str]) -> dict[str, str]:
+    """Each location's name from master data (English, else any), where it has one."""
+    found = await read_names(conn, [f"414/{g}" for g in glns])
+    names = {}
+    for key, entry in found.items():
+        said = entry.get("name") or {}
+        name = said.get("en") or said.get("") or next(iter(said.values()), None)
+        if name:
+            names[key.removeprefix("414/")] = name
+    return names
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 from traceledger.accounts.parties import load_parties
 from traceledger.accounts.provenance import provenance
 from traceledger.lookup.walk import EventId, EventRow, Via, Walk
+from traceledger.lookup.wording import local_iso
 from traceledger.standards.epcis import utc_iso
 from traceledger.standards.gs1 import GS1Key
 from traceledger.tlog.note import b64encode
@@ -152,11 +153,12 @@ class _Provenance:
     def _describe(self, keys: set[str]) -> dict[str, Any]:
         facts: dict[str, Any] = {}
         first: EventRow | None = None
+        offset = None
         for row in self._creating(keys):
             event = json.loads(row.payload) if row.payload else {}
             shown, _ = _public_event(event, inspector=False)
             if first is None:
-                first = row
+                first, offset = row, shown.get("eventTimeZoneOffset")
             ilmd = shown.get("ilmd")
             if isinstance(ilmd, Mapping):
                 for k, v in ilmd.items():
@@ -167,7 +169,8 @@ class _Provenance:
             "producer": producer[0] if producer else None,
             "producerId": first.enterprise_id if first else None,
             "place": (first.biz_location or first.read_point) if first else None,
-            "commissionedAt": first.event_time.isoformat() if first else None,
+            # At the event's own offset, as its journey entry shows it.
+            "commissionedAt": local_iso(first.event_time, offset) if first else None,
         }
 
     def inputs(self, of: str, seen: frozenset[str]) -> list[dict[str, Any]]:
