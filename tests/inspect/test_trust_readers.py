@@ -289,3 +289,19 @@ async def test_an_export_carries_believed_goods_events_and_names_the_rest_for_of
     owner = await get(client, path, await token_for(client, story.parties["dairy"]))
     assert "traceledger:notBelieved" not in owner
     assert len(owner["epcisBody"]["eventList"]) == len(doc["epcisBody"]["eventList"])
+
+
+async def test_a_backdated_receipt_opens_nothing_logged_before_it(
+    client: Client, story: Story
+) -> None:
+    """The rival "receives" the dairy's third serial, dated as early as its making: that
+    is its own word, so it sees what is logged about the serial from then on, never the
+    recall logged before its receipt."""
+    await story.capture("rival", "rival receipt", ev(1, bizStep="receiving", epcList=[S3]))
+    await story.capture("dairy", "later recall", recall(10, epcList=[S3]))
+    await settled(client.app[LEDGER])
+    token = await token_for(client, story.parties["rival"])
+    events = (await get(client, "/v1/events?perPage=100", token))["events"]
+    seen = {story.ids.get((e.get("eventID", ""), e["eventTime"]), "other") for e in events}
+    assert "later recall" in seen
+    assert not {"made", "owner recall", "authority recall"} & seen

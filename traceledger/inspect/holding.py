@@ -179,18 +179,20 @@ async def parties_for(conn: Conn, events: Iterable[EventRow]) -> dict[int, Party
 
 def custody_gained(
     events: Iterable[EventRow], parties: Mapping[int, Party], party: int
-) -> tuple[dict[str, datetime], dict[str, datetime]]:
-    """When `party` first held each key by the trust rules (its own receipts, shipments
-    by a holder naming it the destination), with whatever was packed in it; and the lots
-    of what it held, from the same times (a recall of a lot is about its serials)."""
+) -> tuple[dict[str, int], dict[str, int]]:
+    """From which log index on `party` held each key by the trust rules (its own
+    receipts, shipments by a holder naming it the destination), with whatever was packed
+    in it; and the lots of what it held, from the same indexes (a recall of a lot is
+    about its serials). Log order, not event time: a receipt's eventTime is its signer's
+    word, and a backdated one must not open what was logged before it."""
     judge = Judge(parties)
-    held: dict[str, datetime] = {}
+    held: dict[str, int] = {}
     for row in sorted(events, key=lambda r: (r.event_time, r.idx)):
         judge.judge(claim_of(row))
         for key in judge.moved.get(party, ()):
-            held.setdefault(key, row.event_time)
+            _earliest(held, key, row.idx)
     custody = judge.custody
-    lots: dict[str, datetime] = {}
+    lots: dict[str, int] = {}
     for key, since in list(held.items()):
         for inside in custody.within([key]):
             _earliest(held, inside, since)
@@ -200,7 +202,7 @@ def custody_gained(
     return held, lots
 
 
-def _earliest(found: dict[str, datetime], key: str, since: datetime) -> None:
+def _earliest(found: dict[str, int], key: str, since: int) -> None:
     if key not in found or found[key] > since:
         found[key] = since
 

@@ -3,10 +3,11 @@
 Inspectors and regulators see every event. An enterprise sees the events it signed, the
 events naming goods under its own GS1 company prefixes, and the events naming goods the
 log shows it held (custody as the trust rules give it: its own receipts, shipments by a
-holder naming it the destination, with whatever was packed in them) from the time it
-held them; and, from then on, the recalls and verdicts on the lots of those goods. Fields
-another enterprise marked confidential are withheld from it. Nothing else reads events
-on an enterprise's behalf.
+holder naming it the destination, with whatever was packed in them) logged since it
+held them (log order: a receipt's eventTime is its signer's word, and a backdated
+receipt must not open what was logged before it); and, from then on, the recalls and
+verdicts on the lots of those goods. Fields another enterprise marked confidential are
+withheld from it. Nothing else reads events on an enterprise's behalf.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from traceledger.accounts.provenance import provenance
@@ -75,8 +75,8 @@ class Viewer:
 
     enterprise_id: int | None = None
     prefixes: tuple[str, ...] = ()
-    held: tuple[tuple[str, datetime], ...] = ()
-    lots: tuple[tuple[str, datetime], ...] = ()
+    held: tuple[tuple[str, int], ...] = ()  # (key, log index from which it is seen)
+    lots: tuple[tuple[str, int], ...] = ()
 
     def sees_everything(self) -> bool:
         return self.enterprise_id is None
@@ -101,7 +101,7 @@ async def viewer_for(conn: Any, enterprise_id: int | None) -> Viewer:
 
 async def _held(
     conn: Any, enterprise_id: int, prefixes: tuple[str, ...]
-) -> tuple[dict[str, datetime], dict[str, datetime]]:
+) -> tuple[dict[str, int], dict[str, int]]:
     """What the log shows the enterprise held, judged by the trust rules over the events
     naming those goods and what was packed in them."""
     lows = [f"{ai}/{p}" for ai in _DESTINATION_AIS for p in prefixes if p.isdigit()]
@@ -190,11 +190,11 @@ def visible_sql(viewer: Viewer, arg: Callable[[object], str]) -> str | None:
 
 
 def _since_sql(
-    keys: tuple[tuple[str, datetime], ...],
+    keys: tuple[tuple[str, int], ...],
     only: tuple[frozenset[str], str] | None,
     arg: Callable[[object], str],
 ) -> list[str]:
-    """Events naming any of `keys` as goods from the time each was held (with `only`:
+    """Events naming any of `keys` as goods logged from when each was held (with `only`:
     just the recalls and verdicts among them). Probed per event, as above."""
     if not keys:
         return []
@@ -208,7 +208,7 @@ def _since_sql(
     return [
         "EXISTS (SELECT 1 FROM event_keys h WHERE h.idx = e.idx"  # noqa: S608 - placeholders only
         f" AND h.role = ANY({arg(list(GOODS_ROLES))}::text[]) AND h.key = ANY({names}::text[])"
-        f" AND e.event_time >= ({times}::timestamptz[])[array_position({names}::text[], h.key)]"
+        f" AND e.idx >= ({times}::bigint[])[array_position({names}::text[], h.key)]"
         f"{which} OFFSET 0)"
     ]
 
