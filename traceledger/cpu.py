@@ -20,8 +20,14 @@ from typing import ParamSpec, TypeVar
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# What workers import before the first task: the capture pipeline and what it uses.
-PRELOAD = ["traceledger.ingest.prepare"]
+# How much lower the workers' CPU priority is than the serving process's (nice(2)
+# increment): when every core is busy, the event loop, which answers requests and feeds
+# the database, runs first, and the batch work in the workers takes what is left.
+WORKER_NICENESS = 10
+
+# What workers import before the first task: the capture pipeline, the indexer's
+# derivation of rows, and what they use.
+PRELOAD = ["traceledger.ingest.prepare", "traceledger.ingest.indexer"]
 
 
 def default_workers() -> int:
@@ -44,7 +50,7 @@ class CpuPool:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
             self._executor = concurrent.futures.ProcessPoolExecutor(
-                self.workers, mp_context=context
+                self.workers, mp_context=context, initializer=os.nice, initargs=(WORKER_NICENESS,)
             )
         return self
 
