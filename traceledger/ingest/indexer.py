@@ -184,11 +184,13 @@ class Indexer:
         *,
         others: Sequence[OtherEntryIndexer] = (),
         interval: float = 0.2,
-        chunk: int = 5000,
+        chunk: int = 1000,
         cpu: CpuPool | None = None,
         slice_size: int = 500,
     ) -> None:
         self._pool = pool
+        # What the event loop does per chunk (read the rows, write them with COPY) runs
+        # without a pause: 5,000 entries held it for tens of milliseconds.
         self._chunk = chunk
         # Where payloads are parsed and their rows derived (inline without a pool).
         self._cpu = cpu or CpuPool(0)
