@@ -389,7 +389,7 @@ def test_a_well_formed_envelope_passes(schemas: SchemaSet) -> None:
         ({"payload": "ab+c-d=="}, "/payload"),  # two alphabets at once
         ({"payloadType": ""}, "/payloadType"),
         ({"signatures": []}, "/signatures"),
-        ({"signatures": [{"keyid": "AB" * 32, "sig": "AAAA"}]}, "/signatures/0/keyid"),
+        ({"signatures": [{"keyid": "", "sig": "AAAA"}]}, "/signatures/0/keyid"),
         ({"signatures": [{"keyid": "ab" * 32}]}, "/signatures/0/sig"),
         ({"signatures": [{"keyid": "ab" * 32, "sig": "AAAA", "x": 1}]}, "/signatures/0/x"),
         ({"extra": 1}, "/extra"),

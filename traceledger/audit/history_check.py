@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from traceledger.audit.status_check import check_status
 from traceledger.errors import IntegrityError, NoteError, ProofError
+from traceledger.standards import cbv
 from traceledger.tlog import merkle
 from traceledger.tlog.checkpoint import Checkpoint, open_checkpoint
 from traceledger.tlog.leaf import Leaf
@@ -76,6 +78,7 @@ def verify_history(
         trees[origin] = _open_log(entry, keys.get(origin))
         if isinstance(trees[origin], Checkpoint):
             report.logs[origin] = entry["treeSize"]
+    proven: dict[tuple[str, int], Mapping[str, Any]] = {}
     for event in answer.get("events", []):
         log = event.get("log", top)
         tree = trees.get(log, f"the answer holds no checkpoint for the log {log!r}")
@@ -87,10 +90,13 @@ def verify_history(
         except (ValueError, binascii.Error, ProofError, IntegrityError, TypeError) as exc:
             report.failures.append(f"event {log} {event.get('index')}: {exc}")
             continue
-        if shown:
+        if shown is not None:
             report.verified += 1
+            proven[(str(log), int(event["index"]))] = shown
         else:
             report.withheld += 1
+    if not report.failures:  # conclusions are only checked from events all proven
+        report.failures += check_status(answer, proven, top)
     return report
 
 
@@ -108,8 +114,8 @@ def _open_log(entry: Mapping[str, Any], verifier: Verifier | None) -> Checkpoint
     return cp
 
 
-def _check_event(event: Mapping[str, Any], size: int, root: bytes) -> bool:
-    """Check one event; True if its content was checked too, False if withheld."""
+def _check_event(event: Mapping[str, Any], size: int, root: bytes) -> Mapping[str, Any] | None:
+    """Check one event; the proven payload if its content was checked too, None if withheld."""
     leaf_bytes = _b64(event.get("leaf"))
     leaf = Leaf.decode(leaf_bytes)
     if leaf.index != event.get("index"):
@@ -117,12 +123,18 @@ def _check_event(event: Mapping[str, Any], size: int, root: bytes) -> bool:
     proof = [_b64(h) for h in event.get("inclusionProof", [])]
     merkle.verify_inclusion(merkle.leaf_hash(leaf_bytes), leaf.index, size, proof, root)
     if event.get("payload") is None:
-        return False
+        return None
     payload = _b64(event["payload"])
     if hashlib.sha256(payload).digest() != leaf.payload_hash:
         raise ValueError("the payload is not what the leaf commits to")
     stored = json.loads(payload)
-    for name in ("eventID", "type"):
+    for name in ("eventID", "type", "action"):
         if stored.get(name) != event.get(name):
             raise ValueError(f"{name} shown differs from the signed payload")
-    return True
+    # What status is computed from must be what was signed.
+    for name in ("bizStep", "disposition"):
+        if cbv.normalized_or_raw(name, stored.get(name)) != event.get(name):
+            raise ValueError(f"{name} shown differs from the signed payload")
+    if not isinstance(stored, dict):
+        raise ValueError("the payload is not an event")  # noqa: TRY004 - reported per event
+    return stored

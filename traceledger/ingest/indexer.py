@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from traceledger.accounts import registry
 from traceledger.cpu import CpuPool
 from traceledger.errors import IdentifierError, MalformedError
 from traceledger.ingest.custody import custody_facts
@@ -275,8 +276,8 @@ def _as_event(payload: bytes | None) -> Mapping[str, Any] | None:
 
 
 async def _submitters(conn: Conn, envelope_hashes: set[bytes]) -> dict[bytes, Submitter]:
-    """Who sent each envelope: the first registered key that signed it, or, for a custody
-    envelope, the enterprise the ledger took the submission from."""
+    """Who sent each envelope: the enterprise of the first registered key whose signature
+    verifies, or, for a custody envelope, the one the ledger took the submission from."""
     if not envelope_hashes:
         return {}
     found: dict[bytes, tuple[int | None, str, frozenset[int]]] = {}
@@ -293,13 +294,11 @@ async def _submitters(conn: Conn, envelope_hashes: set[bytes]) -> dict[bytes, Su
             log.warning("envelope %s is unreadable; its events get no signer", row["hash"].hex())
             continue
         custody = custody_facts(envelope)
+        enterprise: int | None
         if custody is not None:
             enterprise, how = custody.enterprise_id, custody.submitted_with
         else:
-            enterprise = await conn.fetchval(
-                "SELECT enterprise_id FROM enterprise_keys WHERE key_id = ANY($1::text[]) LIMIT 1",
-                [s.keyid for s in envelope.signatures],
-            )
+            enterprise = await registry.signing_enterprise(conn, envelope)
             how = "dsse"
         found[bytes(row["hash"])] = (enterprise, how, _unverified(row["receipt"]))
     authorities = {
