@@ -263,8 +263,11 @@ def _fast_check(schema: dict[str, Any]) -> Callable[[Any], bool]:
     The event schemas are inlined and hold no reference to resolve. Offline and without
     format assertions, as jsonschema runs them.
     """
+    translated = _with_python_classes(schema)
+    if translated is None:
+        return _not_sure
     validator = jsonschema_rs.Draft202012Validator(
-        schema,
+        translated,
         validate_formats=False,
         pattern_options=jsonschema_rs.RegexOptions(),
         offline=True,
@@ -277,6 +280,68 @@ def _fast_check(schema: dict[str, Any]) -> Callable[[Any], bool]:
             return False  # not JSON data as it knows it: jsonschema decides
 
     return certainly_valid
+
+
+def _not_sure(_: object) -> bool:
+    return False
+
+
+# What Python's \s matches and ECMA-262's (jsonschema-rs's) does not. (ECMA's also takes
+# U+FEFF, which only makes the fast check stricter.)
+_PYTHON_ONLY_SPACE = r"\x1c-\x1f\x85"
+
+
+def _with_python_classes(node: Any) -> Any:
+    r"""A copy of a schema whose patterns match for jsonschema-rs at most what they match
+    for jsonschema here: \s and \S outside character classes get Python's whitespace.
+    None when a pattern uses a class this does not translate (\d, \w, \b, or \s inside
+    [...]), so the fast check never says "valid" where jsonschema would not."""
+    if isinstance(node, list):
+        items = [_with_python_classes(item) for item in node]
+        return None if any(item is None for item in items) else items
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        translated: Any
+        if key == "pattern" and isinstance(value, str):
+            translated = _python_pattern(value)
+        elif key == "patternProperties" and isinstance(value, dict):
+            keys = {k: _python_pattern(k) for k in value}
+            subs = {k: _with_python_classes(v) for k, v in value.items()}
+            if any(v is None for v in (*keys.values(), *subs.values())):
+                return None
+            translated = {keys[k]: subs[k] for k in value}
+        else:
+            translated = _with_python_classes(value)
+        if translated is None and value is not None:
+            return None
+        out[key] = translated
+    return out
+
+
+def _python_pattern(pattern: str) -> str | None:
+    out: list[str] = []
+    position, in_class = 0, False
+    while position < len(pattern):
+        char = pattern[position]
+        if char == "\\":
+            escape = pattern[position : position + 2]
+            if escape in ("\\s", "\\S") and not in_class:
+                negated = "^" if escape == "\\S" else ""
+                escape = f"[{negated}\\s{_PYTHON_ONLY_SPACE}]"
+            elif escape[1:] in ("s", "S", "d", "D", "w", "W", "b", "B"):
+                return None
+            out.append(escape)
+            position += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        out.append(char)
+        position += 1
+    return "".join(out)
 
 
 def _resolve_pointer(document: Any, pointer: str) -> Any:
