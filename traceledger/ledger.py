@@ -174,7 +174,7 @@ class Ledger:
         # events at indexes the log already published (traceledger/log/published.py).
         await self.integrator.check_published()
         self.sequencer.gate = self.integrator.check_appendable
-        self.indexer = Indexer(self.pool, others=[index_catalog, index_master_data])
+        self.indexer = Indexer(self.pool, others=[index_catalog, index_master_data], cpu=self.cpu)
         if (policy := settings.witness_policy) is not None:
             if transport is None:
                 raise ConfigError("witnesses are configured but no transport reaches them")
