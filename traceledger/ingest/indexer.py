@@ -8,7 +8,6 @@ never skips or doubles an entry, and dropping the tables rebuilds them.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -20,16 +19,16 @@ import asyncpg
 
 from traceledger.accounts import registry
 from traceledger.cpu import CpuPool
-from traceledger.errors import IdentifierError, MalformedError
+from traceledger.errors import MalformedError
 from traceledger.ingest.custody import custody_facts
 from traceledger.ingest.envelopes import stored_envelope
 from traceledger.standards import cbv, jsontext
-from traceledger.standards.epcis import EVENT_TYPES, ilmd_fact, parse_time, raw_mentions
+from traceledger.standards.epcis import EVENT_TYPES, parse_time, raw_mentions
 from traceledger.standards.eventhash import hash_id_verified
-from traceledger.standards.gs1 import GS1Key, parse_identifier
 from traceledger.store.conn import Conn
 from traceledger.store.leader import LeaderTask
 from traceledger.store.locks import Lock
+from traceledger.trust.claims import index_key, lot_member_keys
 
 log = logging.getLogger(__name__)
 
@@ -61,28 +60,6 @@ class Submitter:
 _NOBODY = Submitter(None)
 
 
-def index_key(uri: str) -> str:
-    """The event_keys key for an identifier: its GS1 key, else the URI as written."""
-    # Read points, locations and classes recur across entries: each is worked out once.
-    return _index_key_cached(uri) if len(uri) <= _CACHED_LENGTH else _index_key(uri)
-
-
-_CACHED_LENGTH = 200  # longer ones are rare, and would leave the cache's memory unbounded
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def _index_key_cached(uri: str) -> str:
-    return _index_key(uri)
-
-
-def _index_key(uri: str) -> str:
-    try:
-        key = parse_identifier(uri)
-    except IdentifierError:
-        return uri
-    return key.item_key().canonical() if key is not None else uri
-
-
 def _place(event: Mapping[str, Any], field: str) -> str | None:
     place = event.get(field)
     if isinstance(place, Mapping) and isinstance(place.get("id"), str):
@@ -91,26 +68,9 @@ def _place(event: Mapping[str, Any], field: str) -> str | None:
 
 
 def lot_members(idx: int, event: Mapping[str, Any]) -> set[tuple[str, int, str]]:
-    """(lot key, idx, "lotMember") when an event creates serials of a lot named in its ILMD.
-
-    A serial's EPC does not carry its lot; the creating event's ILMD does. Indexing the
-    link lets a recall or forward trace of a lot reach every serial made in it.
-    """
-    lot = ilmd_fact(event.get("ilmd"), "lotNumber")
-    creates = ("epc",) if event.get("action") == "ADD" else ("output",)
-    if not isinstance(lot, str) or event.get("type") not in ("ObjectEvent", "TransformationEvent"):
-        return set()
-    found = set()
-    for uri, role, _ in raw_mentions(event):
-        if role not in creates or not isinstance(uri, str):
-            continue
-        try:
-            key = parse_identifier(uri)
-        except IdentifierError:
-            continue
-        if key is not None and key.scheme == "gtin" and key.serial is not None:
-            found.add((GS1Key("gtin", key.key, lot=lot).canonical(), idx, "lotMember"))
-    return found
+    """(lot key, idx, "lotMember") for each lot whose serials the event creates (see
+    traceledger/trust/claims.py `lot_member_keys`)."""
+    return {(lot, idx, "lotMember") for lot in lot_member_keys(event)}
 
 
 def index_event(

@@ -63,18 +63,7 @@ class Holding:
 
 def claim_of(row: EventRow) -> Claim:
     """The claim an indexed event makes (events of the current log: ids are indexes)."""
-    return Claim(
-        row.idx,
-        row.enterprise_id,
-        row.event_time,
-        row.event_type,
-        row.action,
-        row.biz_step,
-        row.disposition,
-        tuple(row.keys),
-        row.declaration,
-        row.corrects,
-    )
+    return row.claim(row.idx, row.enterprise_id, row.corrects)
 
 
 def _leaves(row: EventRow) -> bool:

@@ -276,18 +276,8 @@ class Signers:
         return self._ids.get((row.log, row.enterprise_id))
 
     def claim(self, row: EventRow) -> Claim:
-        return Claim(
-            row.id,
-            self.of(row),
-            row.event_time,
-            row.event_type,
-            row.action,
-            row.biz_step,
-            row.disposition,
-            tuple(row.keys),
-            row.declaration,
-            (row.log, row.corrects) if row.corrects is not None else None,
-        )
+        corrects = (row.log, row.corrects) if row.corrects is not None else None
+        return row.claim(row.id, self.of(row), corrects)
 
 
 @dataclass(slots=True)

@@ -7,13 +7,14 @@ a budget of depth, events and keys. See `Walk` for its two passes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from traceledger.standards.epcis import aware
 from traceledger.standards.gs1 import GS1Key, parse_index_key
+from traceledger.trust.claims import Claim
 from traceledger.trust.roles import WHAT, WHERE, WHO
 from traceledger.trust.rules import Verdict
 
@@ -67,6 +68,21 @@ class EventRow:
     @property
     def id(self) -> EventId:
         return (self.log, self.idx)
+
+    def claim(self, id: Hashable, signer: int | None, corrects: Hashable | None) -> Claim:
+        """What this event claims, for the trust rules, under the ids the caller uses."""
+        return Claim(
+            id,
+            signer,
+            self.event_time,
+            self.event_type,
+            self.action,
+            self.biz_step,
+            self.disposition,
+            tuple(self.keys),
+            self.declaration,
+            corrects,
+        )
 
 
 async def events_naming(
