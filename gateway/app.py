@@ -15,6 +15,7 @@ from gateway.keys import (
     CATALOG_PUBLISHER,
     HISTORY,
     LEDGER,
+    NAMES,
     OPERATOR_TOKEN,
     READ_POOL,
     SETTINGS,
@@ -43,6 +44,7 @@ from traceledger.inspect.trace import TraceService
 from traceledger.ledger import Ledger
 from traceledger.lookup.cache import HistoryCache
 from traceledger.lookup.history import HistoryService
+from traceledger.lookup.names import NameBook
 from traceledger.settings import Settings
 from traceledger.standards.schemas import SchemaSet
 
@@ -88,6 +90,11 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
             prebuilt=settings.prebuild_answers,
         )
         app[TRACE] = TraceService(ledger.read_pool, app[HISTORY])
+        app[NAMES] = NameBook(
+            ledger.read_pool,
+            origin=ledger.verifier.name,
+            ttl=min(settings.lookup_cache_seconds, 10),
+        )
         yield
 
 

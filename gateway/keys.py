@@ -10,6 +10,7 @@ from traceledger.ingest.catalogs.publishing import CatalogPublisher
 from traceledger.inspect.trace import TraceService
 from traceledger.ledger import Ledger
 from traceledger.lookup.history import HistoryService
+from traceledger.lookup.names import NameBook
 from traceledger.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -21,4 +22,6 @@ CAPTURE = web.AppKey("capture", CaptureService)
 CATALOG_PUBLISHER = web.AppKey("catalog_publisher", CatalogPublisher)
 HISTORY = web.AppKey("history", HistoryService)
 TRACE = web.AppKey("trace", TraceService)
+# Names of places, parties and products (master data and the registry).
+NAMES = web.AppKey("names", NameBook)
 OPERATOR_TOKEN = web.AppKey("operator_token", str)

@@ -34,6 +34,8 @@ MALFORMED_BODY = ProblemType("malformed-body", "The body cannot be parsed", 400)
 OUT_OF_RANGE = ProblemType("out-of-range", "A number in the request is outside the log", 400)
 INVALID_IDENTIFIER = ProblemType("invalid-identifier", "A GS1 identifier is malformed", 400)
 REGISTRY = ProblemType("registry", "The registry operation is not possible", 400)
+UNKNOWN_ENTERPRISE = ProblemType("unknown-enterprise", "No enterprise has this id", 404)
+INVALID_DELEGATION = ProblemType("invalid-delegation", "The delegation is not possible", 400)
 UNAUTHORIZED = ProblemType("unauthorized", "Missing or wrong bearer token", 401)
 BAD_SIGNATURE = ProblemType("bad-signature", "Not signed by a registered, active key", 401)
 FORBIDDEN = ProblemType("forbidden", "The signer may not record these events", 403)
@@ -84,6 +86,8 @@ ALL_TYPES = {
         OUT_OF_RANGE,
         INVALID_IDENTIFIER,
         REGISTRY,
+        UNKNOWN_ENTERPRISE,
+        INVALID_DELEGATION,
         UNAUTHORIZED,
         BAD_SIGNATURE,
         FORBIDDEN,
@@ -185,6 +189,7 @@ PROBLEM_OF: dict[type[errors.TraceledgerError], ProblemType] = {
     errors.MalformedError: MALFORMED_BODY,
     errors.UnsupportedMediaError: UNSUPPORTED_MEDIA,
     errors.SignatureError: BAD_SIGNATURE,
+    errors.UnverifiedSignatureError: BAD_SIGNATURE,
     errors.ForbiddenError: FORBIDDEN,
     errors.InvalidEventsError: INVALID_EVENTS,
     errors.AmbiguousEventIDError: AMBIGUOUS_EVENT_ID,
@@ -194,6 +199,8 @@ PROBLEM_OF: dict[type[errors.TraceledgerError], ProblemType] = {
     errors.QueryParameterError: BAD_REQUEST,
     errors.CaptureRejectedError: UPSTREAM_REFUSED,
     errors.RegistryError: REGISTRY,
+    errors.UnknownEnterpriseError: UNKNOWN_ENTERPRISE,
+    errors.DelegationError: INVALID_DELEGATION,
     errors.IdentifierError: INVALID_IDENTIFIER,
     errors.ProofError: INTERNAL,
     errors.RangeError: OUT_OF_RANGE,
@@ -237,6 +244,12 @@ def _details(exc: errors.TraceledgerError) -> tuple[dict[str, str], dict[str, ob
             return _retry_after(exc.retry_after), {}
         case errors.MalformedError() if exc.position:
             return {}, {"position": exc.position}
+        case errors.UnverifiedSignatureError():
+            return {}, {"keyId": exc.key_id, "position": exc.position}
+        case errors.UnknownEnterpriseError():
+            return {}, {"enterpriseId": exc.enterprise_id}
+        case errors.DelegationError():
+            return {}, {"parameter": exc.parameter}
         case errors.ForbiddenError() | errors.InvalidEventsError() | errors.InvalidCatalogError():
             return {}, {"errors": exc.errors}
         case errors.StaleCatalogError():

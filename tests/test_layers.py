@@ -40,7 +40,18 @@ MAY_IMPORT: dict[str, set[str]] = {
 }
 # Third-party packages pure code may use; everything else it needs is the standard library.
 # lxml parses bytes in memory (network and external entities switched off: standards/epcis_xml).
-PURE_THIRD_PARTY = {"cryptography", "msgpack", "jsonschema", "referencing", "qrcode", "lxml"}
+# orjson reads JSON fast, the standard library deciding wherever the two could differ
+# (standards/jsontext); jsonschema_rs vouches for valid events before jsonschema is asked.
+PURE_THIRD_PARTY = {
+    "cryptography",
+    "msgpack",
+    "jsonschema",
+    "jsonschema_rs",
+    "referencing",
+    "qrcode",
+    "lxml",
+    "orjson",
+}
 # The write side's workers: readers take what they need from traceledger.log.checkpoints.
 WRITERS = {"traceledger.log.integrator", "traceledger.log.sequencer", "traceledger.ingest.indexer"}
 READ_SIDE = {"lookup", "inspect", "audit"}

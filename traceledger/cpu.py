@@ -14,14 +14,18 @@ import concurrent.futures
 import functools
 import multiprocessing
 import os
+import select
+import threading
+import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# What workers import before the first task: the capture pipeline and what it uses.
-PRELOAD = ["traceledger.ingest.prepare"]
+# What workers import before the first task: the capture pipeline, the indexer's
+# derivation of rows, and what they use.
+PRELOAD = ["traceledger.ingest.prepare", "traceledger.ingest.indexer"]
 
 
 def default_workers() -> int:
@@ -44,7 +48,10 @@ class CpuPool:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
             self._executor = concurrent.futures.ProcessPoolExecutor(
-                self.workers, mp_context=context
+                self.workers,
+                mp_context=context,
+                initializer=end_with,
+                initargs=(os.getpid(),),
             )
         return self
 
@@ -59,3 +66,32 @@ class CpuPool:
         loop = asyncio.get_running_loop()
         # A partial of a module-level function pickles; a lambda would not.
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+
+def end_with(parent: int) -> None:
+    """In each worker: exit when the process that started the pool has ended, however it
+    ended. After a kill -9 nothing else would end them (a worker waits on a queue it
+    holds both ends of, and the fork server lives while any worker does), and they would
+    keep the dead server's stdout and stderr open."""
+    threading.Thread(target=_exit_after, args=(parent,), name="end-with", daemon=True).start()
+
+
+def _exit_after(parent: int) -> None:
+    try:
+        handle = os.pidfd_open(parent)
+    except (AttributeError, OSError):  # not Linux 5.3+: look every second
+        while _alive(parent):
+            time.sleep(1.0)
+    else:
+        select.select([handle], [], [])  # readable once the process has ended
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

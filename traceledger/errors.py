@@ -32,6 +32,19 @@ class SignatureError(TraceledgerError):
     """The envelope is not signed by a registered, active key, or a signature is wrong."""
 
 
+class UnverifiedSignatureError(SignatureError):
+    """One signature of an envelope does not verify against an active key of a registered
+    enterprise (unknown key id, revoked key, or a wrong signature); `key_id` names it and
+    `position` points at it in the envelope."""
+
+    def __init__(self, key_id: str, position: str, why: str) -> None:
+        super().__init__(
+            f"signature with key id {key_id} does not verify against an active key: {why}"
+        )
+        self.key_id = key_id
+        self.position = position
+
+
 class ForbiddenError(TraceledgerError):
     """The signer may not record these events (identifiers under another company's prefix)."""
 
@@ -97,6 +110,23 @@ class CaptureRejectedError(TraceledgerError):
 
 class RegistryError(TraceledgerError):
     """An enterprise or key operation is invalid (unknown id, duplicate key, bad PEM...)."""
+
+
+class UnknownEnterpriseError(RegistryError):
+    """No enterprise is registered with this id."""
+
+    def __init__(self, enterprise_id: int) -> None:
+        super().__init__(f"no enterprise with id {enterprise_id}")
+        self.enterprise_id = enterprise_id
+
+
+class DelegationError(RegistryError):
+    """A delegation is not possible (to itself, or a prefix the owner does not hold);
+    `parameter` names the field at fault."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
 
 
 class IdentifierError(TraceledgerError):

@@ -15,6 +15,7 @@ from traceledger.cpu import CpuPool, default_workers
 from traceledger.errors import ConfigError
 from traceledger.ingest.catalogs.indexing import index_entry as index_catalog
 from traceledger.ingest.indexer import Indexer
+from traceledger.ingest.masterdata import index_entry as index_master_data
 from traceledger.inspect.notifier import Notifier
 from traceledger.inspect.webhooks import WebhookTransport
 from traceledger.log.cosigned import log_reader
@@ -173,7 +174,7 @@ class Ledger:
         # events at indexes the log already published (traceledger/log/published.py).
         await self.integrator.check_published()
         self.sequencer.gate = self.integrator.check_appendable
-        self.indexer = Indexer(self.pool, others=[index_catalog])
+        self.indexer = Indexer(self.pool, others=[index_catalog, index_master_data], cpu=self.cpu)
         if (policy := settings.witness_policy) is not None:
             if transport is None:
                 raise ConfigError("witnesses are configured but no transport reaches them")

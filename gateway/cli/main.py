@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -33,11 +34,17 @@ from gateway.demo import demo_inbox, setup_demo
 from gateway.observability import configure_logging
 from traceledger.accounts import registry, tokens
 from traceledger.audit.history_check import verify_history
-from traceledger.audit.verify import verify_log
+from traceledger.audit.verify import stored_verifier, verify_index, verify_log
 from traceledger.errors import CaptureRejectedError, ConfigError, IntegrityError, TraceledgerError
+from traceledger.ingest.masterdata import add_location
 from traceledger.inspect.recall_notices import remove_endpoint, set_endpoint
 from traceledger.ledger import resolve_dsn
+from traceledger.log.cosigned import log_reader
 from traceledger.log.logkey import load_or_create_log_key
+from traceledger.log.sequencer import Sequencer
+from traceledger.log.shards import open_past_shards
+from traceledger.lookup.history import HistoryService
+from traceledger.lookup.prebuilt_check import check_prebuilt
 from traceledger.settings import ROLES, Settings
 from traceledger.standards.dsse import keyid, load_private_key, load_public_key_pem
 from traceledger.store.conn import Conn
@@ -117,6 +124,7 @@ async def _verify(settings: Settings, trusted: Verifier | None) -> int:
     pool = await connect_pool(await resolve_dsn(settings), min_size=1, max_size=2)
     try:
         report = await verify_log(pool, trusted=trusted, progress=_ProgressPrinter())
+        derived = await _verify_derived(settings, pool)
     except IntegrityError as exc:
         print(f"\nFAILED at {exc}", file=sys.stderr)
         if exc.index is not None:
@@ -126,11 +134,46 @@ async def _verify(settings: Settings, trusted: Verifier | None) -> int:
         await pool.close()
     rate = report.entries / report.seconds if report.seconds else 0.0
     print(
-        f"\nOK: {report.entries} entries, {report.checkpoints} checkpoints, "
+        f"\nlog OK: {report.entries} entries, {report.checkpoints} checkpoints, "
         f"{report.envelopes} envelopes verified in {report.seconds:.2f}s ({rate:,.0f} entries/s)"
         + (f"; {report.redacted} payloads redacted" if report.redacted else "")
     )
+    if derived:
+        print(f"FAILED: {len(derived)} difference(s) between the log and what is built from it:")
+        for line in derived:
+            print(f"  {line}")
+        return 1
+    print("OK")
     return 0
+
+
+async def _verify_derived(settings: Settings, pool: asyncpg.Pool) -> list[str]:
+    """What is built from the log and read as if it were the log: the event-key index and
+    the prebuilt answers, each rebuilt from the log and compared."""
+    index = await verify_index(pool)
+    print(f"index: {index.events} events match their stored payloads", file=sys.stderr)
+    async with pool.acquire() as conn:
+        verifier = await stored_verifier(conn)
+    async with open_past_shards(settings.past_shards, settings.origin, pool_max=2) as past:
+        service = HistoryService(
+            pool,
+            log_reader(pool, settings.witness_policy),
+            verifier_key=verifier.encode(),
+            origin=verifier.name,
+            past=past,
+        )
+        prebuilt = await check_prebuilt(pool, service)
+    print(
+        f"prebuilt answers: {prebuilt.checked} assembled again and compared"
+        f" ({prebuilt.stale} stale ones are rebuilt before they are served)",
+        file=sys.stderr,
+    )
+    extra = index.count - len(index.differences)
+    return (
+        index.differences
+        + ([f"... and {extra} more index differences"] if extra > 0 else [])
+        + prebuilt.differences
+    )
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -172,9 +215,23 @@ def cmd_enterprise_list(args: argparse.Namespace) -> int:
         for e in await registry.list_enterprises(conn):
             rate = f"{e.rate_limit:g}/s" if e.rate_limit else "unlimited"
             print(f"{e.id:>4}  {e.name}  [{e.role}]  gcp {','.join(e.prefixes)}  {rate}")
+            if e.delegated_prefixes:
+                print(f"        delegated gcp {','.join(e.delegated_prefixes)}")
             for key_id, revoked in e.keys:
                 state = f"revoked {revoked:%Y-%m-%d %H:%M}" if revoked else "active"
                 print(f"        key {key_id}  {state}")
+        return 0
+
+    return asyncio.run(_on_pool(settings_from_args(args), work))
+
+
+def cmd_enterprise_delegate(args: argparse.Namespace) -> int:
+    async def work(conn: Conn) -> int:
+        d = await registry.delegate(conn, args.owner, args.to, args.gcp)
+        scope = f"prefix {d.gcp}" if d.gcp else f"all its prefixes (now {', '.join(d.prefixes)})"
+        print(
+            f"enterprise {d.delegate_id} may create goods of enterprise {d.owner_id} under {scope}"
+        )
         return 0
 
     return asyncio.run(_on_pool(settings_from_args(args), work))
@@ -195,6 +252,26 @@ def cmd_enterprise_notify(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(_on_pool(settings_from_args(args), work))
+
+
+def cmd_location_add(args: argparse.Namespace) -> int:
+    """Name a registered enterprise's site: a statement the ledger signs with its log key
+    and appends to the log, so the name on a page is provable like an event."""
+    settings = settings_from_args(args)
+    log_key = load_or_create_log_key(settings.log_key_file)
+    names = {"": args.name} | ({"zh": args.name_zh} if args.name_zh else {})
+
+    async def work() -> int:
+        pool = await connect_pool(await resolve_dsn(settings), min_size=1, max_size=2)
+        try:
+            async with Sequencer(pool) as sequencer, pool.acquire() as conn:
+                named = await add_location(conn, sequencer, log_key, args.gln, names)
+        finally:
+            await pool.close()
+        print(f"location {args.gln} named in log entry {named.index} ({named.status})")
+        return 0
+
+    return asyncio.run(work())
 
 
 def cmd_key_add(args: argparse.Namespace) -> int:
@@ -413,6 +490,15 @@ def build_parser() -> argparse.ArgumentParser:
     enterprise.add_parser("list", help="list enterprises and keys").set_defaults(
         func=cmd_enterprise_list
     )
+    delegate = enterprise.add_parser(
+        "delegate",
+        help="let another enterprise create goods under this one's prefixes "
+        "(a contract manufacturer)",
+    )
+    delegate.add_argument("owner", type=int, help="the owner's enterprise id")
+    delegate.add_argument("--to", type=int, required=True, help="the delegate's enterprise id")
+    delegate.add_argument("--gcp", help="only this prefix of the owner (default: all of them)")
+    delegate.set_defaults(func=cmd_enterprise_delegate)
     notify = enterprise.add_parser(
         "notify", help="where the enterprise gets recall notices (a webhook it runs)"
     )
@@ -421,6 +507,17 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("--secret", help="HMAC key signing the notices (default: generated)")
     notify.add_argument("--remove", action="store_true", help="stop sending recall notices")
     notify.set_defaults(func=cmd_enterprise_notify)
+
+    location = sub.add_parser(
+        "location", help="names of enterprises' sites (signed into the log)"
+    ).add_subparsers(dest="action", required=True)
+    loc_add = location.add_parser(
+        "add", help="name a site (GLN) of a registered enterprise, as master data in the log"
+    )
+    loc_add.add_argument("gln", help="the site's GLN (13 digits) or its sgln EPC URN")
+    loc_add.add_argument("name", help="its name (shown when no name in the page's language)")
+    loc_add.add_argument("--name-zh", help="its name in Chinese")
+    loc_add.set_defaults(func=cmd_location_add)
 
     key = sub.add_parser("key", help="enterprise signing keys").add_subparsers(
         dest="action", required=True

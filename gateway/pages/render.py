@@ -163,6 +163,7 @@ def history_context(
     scans: Tally | None = None,
     pins: ProofPins | None = None,
     many_scans: int = MANY_SCANS,
+    names: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The context of ``history.html``; see `render_history`."""
     page = _page(supported(lang) or SOURCE_LANGUAGE, self_url)
@@ -175,6 +176,7 @@ def history_context(
             inspector=inspector,
             scans=scans,
             many_scans=many_scans,
+            names=names,
         )
         | {
             "pins": pins or pins_of(history),
@@ -190,7 +192,8 @@ def render_history(history: Mapping[str, Any], lang: str, **options: Any) -> str
     Options (see `history_context`): `self_url`, this page's URL (its query is kept by
     the language switch); `json_url`, the same history as JSON, linked and given to the
     verify command; `inspector`, leaving out the confidential notes (the caller has put
-    the withheld fields back); `scans`, the item's look-up count; `pins`, the keys the
+    the withheld fields back); `scans`, the item's look-up count; `names`, names of the
+    identifiers it mentions (default: the answer's own `names`); `pins`, the keys the
     page's script verifies with (default: the answer's own).
     """
     context = history_context(history, lang, **options)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from gateway.pages.naming import Namer, said
 from gateway.pages.vocabulary import BAD, GOOD
 from gateway.pages.words import Words, instant
 from traceledger.lookup.scans import Tally
@@ -117,7 +118,7 @@ def _dated(entry: Mapping[str, Any], offsets: Mapping[tuple[str, int], str]) -> 
     return {"when": text(entry, "eventTime"), "offset": _offset_of(offsets, entry)}
 
 
-def _status(history: Mapping[str, Any], has_events: bool) -> dict[str, Any]:
+def _status(history: Mapping[str, Any], has_events: bool, n: Namer) -> dict[str, Any]:
     status, product = mapping(history, "status"), mapping(history, "product")
     offsets = _offsets(mappings(history, "events"))
     recalled = status.get("recalled") is True
@@ -125,7 +126,7 @@ def _status(history: Mapping[str, Any], has_events: bool) -> dict[str, Any]:
     flags = {
         "recalled": recalled,
         "recalls": [
-            _dated(r, offsets) | {"by": text(r, "by"), "reason": text(r, "reason")}
+            _dated(r, offsets) | {"by": n.party(text(r, "by")), "reason": text(r, "reason")}
             for r in mappings(status, "recalls")
         ]
         if recalled
@@ -139,7 +140,7 @@ def _status(history: Mapping[str, Any], has_events: bool) -> dict[str, Any]:
     return flags | {"clean": has_events and not alarming}
 
 
-def _product(history: Mapping[str, Any]) -> dict[str, Any]:
+def _product(history: Mapping[str, Any], n: Namer) -> dict[str, Any]:
     product, identifier = mapping(history, "product"), mapping(history, "identifier")
     origin = mapping(history, "origin")
     gtin = text(product, "gtin") or text(identifier, "gtin")
@@ -147,17 +148,17 @@ def _product(history: Mapping[str, Any]) -> dict[str, Any]:
     level = text(identifier, "level")
     facts = mapping(product, "facts")
     return {
-        "name": text(product, "name"),
+        "name": n.product(text(identifier, "key"), text(product, "name")),
         "level": level if level in LEVELS else None,
         "imported": bool(country and country.upper() != "CN"),
-        "producer": text(mapping(product, "producer"), "name") or text(origin, "producer"),
+        "producer": n.party(text(mapping(product, "producer"), "name") or text(origin, "producer")),
         "country": country,
         "production": text(product, "productionDate"),
         "expiry": text(product, "expiryDate"),
         "lot": text(product, "lot") or text(identifier, "lot"),
         "serial": text(identifier, "serial"),
         "gtin": gtin,
-        "key": None if gtin else text(identifier, "key"),
+        "key": None if gtin else n.of(text(identifier, "key") or "").text or None,
         "facts": [
             (str(k), v)
             for k, v in sorted(facts.items(), key=lambda kv: str(kv[0]))
@@ -166,32 +167,36 @@ def _product(history: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _inspections(history: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _inspections(history: Mapping[str, Any], n: Namer) -> list[dict[str, Any]]:
     offsets = _offsets(mappings(history, "events"))
     return [
         _dated(i, offsets)
-        | {"outcome": text(i, "outcome"), "by": text(i, "by"), "where": text(i, "where")}
+        | {
+            "outcome": text(i, "outcome"),
+            "by": n.party(text(i, "by")),
+            "where": n.of(where) if (where := text(i, "where")) else None,
+        }
         for i in mappings(mapping(history, "status"), "inspections")
     ]
 
 
-def _tree(inputs: list[Mapping[str, Any]], depth: int = 0) -> list[dict[str, Any]]:
+def _tree(inputs: list[Mapping[str, Any]], n: Namer, depth: int = 0) -> list[dict[str, Any]]:
     """The upstream ingredient lots (cut at `MAX_DEPTH` levels)."""
     if depth >= MAX_DEPTH:
         return []
     return [
         {
             "key": text(node, "key"),
-            "product": text(node, "product"),
-            "producer": text(node, "producer"),
+            "product": n.product(text(node, "key"), text(node, "product")),
+            "producer": n.party(text(node, "producer")),
             "country": text(node, "country"),
-            "inputs": _tree(mappings(node, "inputs"), depth + 1),
+            "inputs": _tree(mappings(node, "inputs"), n, depth + 1),
         }
         for node in inputs
     ]
 
 
-def _origin(history: Mapping[str, Any]) -> dict[str, Any]:
+def _origin(history: Mapping[str, Any], n: Namer) -> dict[str, Any]:
     origin, product = mapping(history, "origin"), mapping(history, "product")
     commissioned = text(origin, "commissionedAt")
     # The creating event's own offset, so the origin card shows the time the timeline does.
@@ -205,25 +210,38 @@ def _origin(history: Mapping[str, Any]) -> dict[str, Any]:
         None,
     )
     return {
-        "producer": text(origin, "producer") or text(mapping(product, "producer"), "name"),
+        "producer": n.party(text(origin, "producer") or text(mapping(product, "producer"), "name")),
         "country": text(origin, "country") or text(product, "originCountry"),
-        "place": text(origin, "place"),
+        "place": n.of(place) if (place := text(origin, "place")) else None,
         "commissioned": commissioned,
         "offset": offset,
-        "inputs": _tree(mappings(origin, "inputs")),
+        "inputs": _tree(mappings(origin, "inputs"), n),
     }
 
 
-def _parties(w: Words, event: Mapping[str, Any], field: str) -> list[dict[str, Any]]:
-    """Sources or destinations: each party or place in words, and its CBV type."""
+def _parties(n: Namer, event: Mapping[str, Any], field: str) -> list[dict[str, Any]]:
+    """Sources or destinations: each party or place by name (else its code), and its CBV
+    type."""
     return [
-        {"name": w.key(ident), "type": text(party, "type")}
+        {"name": n.of(ident), "type": text(party, "type")}
         for party in mappings(event, field)
         if (ident := text(party, "id"))
     ]
 
 
-def _event(w: Words, event: Mapping[str, Any], inspector: bool, current_log: str) -> dict[str, Any]:
+def _via(n: Namer, via: str | None) -> str:
+    """The lot, container or ingredient an event was found through, by name (a lot or a
+    case by its product's)."""
+    if not via:
+        return ""
+    shown = n.of(via).text
+    product = n.product(via)
+    return cut(f"{product} · {shown}" if product and product != shown else shown)
+
+
+def _event(
+    w: Words, n: Namer, event: Mapping[str, Any], inspector: bool, current_log: str
+) -> dict[str, Any]:
     """One journey entry: the record's identity and facts (for the proof script's data
     attributes), and what the page says about them."""
     biz_step, disposition = text(event, "bizStep"), text(event, "disposition")
@@ -231,6 +249,8 @@ def _event(w: Words, event: Mapping[str, Any], inspector: bool, current_log: str
     log, when, via = text(event, "log"), text(event, "eventTime"), text(event, "via")
     place = text(where, "bizLocation") or text(where, "readPoint")
     offset = text(event, "eventTimeZoneOffset")
+    day = w.day(when, offset) if when else ""
+    relation = text(event, "relation") or "item"
     return {
         "log": log or "",
         "index": integer(event, "index"),
@@ -241,16 +261,19 @@ def _event(w: Words, event: Mapping[str, Any], inspector: bool, current_log: str
         "mood": "bad" if disposition in BAD else "good" if disposition in GOOD else None,
         "when": when,
         "time": w.time(when, offset) if when else None,
-        "day": w.day(when, offset) if when else "",
+        "minutes": w.minutes(when, offset) if when else None,
+        "day": day,
         # Recorded in an earlier time shard of the log: say which.
         "other_log": log if log and log != current_log else None,
-        "place": w.key(place) if place else None,
-        "who": text(who, "name"),
+        "place": n.of(place) if place else None,
+        "who": n.party(text(who, "name")),
         "authority": text(who, "role") == "authority",
-        "sources": _parties(w, event, "sources"),
-        "destinations": _parties(w, event, "destinations"),
-        "relation": text(event, "relation") or "item",
-        "via": cut(w.key(via)) if via else "",
+        "sources": _parties(n, event, "sources"),
+        "destinations": _parties(n, event, "destinations"),
+        "relation": relation,
+        "via": _via(n, via),
+        # A product made from this item: said in full, instead of the step's own label.
+        "said": said(w, n, event, day),
         "confidential": event.get("confidential") is True and not inspector,
     }
 
@@ -258,7 +281,7 @@ def _event(w: Words, event: Mapping[str, Any], inspector: bool, current_log: str
 _CERT_FIELDS: Final = ("standard", "agency", "value")
 
 
-def _certificates(w: Words, events: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _certificates(w: Words, n: Namer, events: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     seen: set[tuple[str, ...]] = set()
     found = []
     for event in events:
@@ -278,7 +301,7 @@ def _certificates(w: Words, events: list[Mapping[str, Any]]) -> list[dict[str, A
                         for key in sorted(str(k) for k in cert)
                         if key not in _CERT_FIELDS and (shown := text(cert, key))
                     ],
-                    "event": _event(w, event, True, ""),
+                    "event": _event(w, n, event, True, ""),
                 }
             )
     return found
@@ -314,7 +337,7 @@ def pins_of(history: Mapping[str, Any]) -> ProofPins:
     return ProofPins(tuple(dict.fromkeys(k for k in keys if k)))
 
 
-def _sale(w: Words, events: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+def _sale(w: Words, n: Namer, events: list[Mapping[str, Any]]) -> dict[str, Any] | None:
     """The item's own record of being sold to a shopper (the last one), if any."""
     sales = [
         e
@@ -327,11 +350,12 @@ def _sale(w: Words, events: list[Mapping[str, Any]]) -> dict[str, Any] | None:
         return None
     when = text(sales[-1], "eventTime")
     day = w.day(when, text(sales[-1], "eventTimeZoneOffset")) if when else ""
-    return {"by": text(mapping(sales[-1], "who"), "name"), "day": day}
+    return {"by": n.party(text(mapping(sales[-1], "who"), "name")), "day": day}
 
 
 def _scans(
     w: Words,
+    n: Namer,
     tally: Tally | None,
     history: Mapping[str, Any],
     events: list[Mapping[str, Any]],
@@ -342,7 +366,7 @@ def _scans(
     is looked up by every buyer of a fake."""
     if tally is None or text(mapping(history, "identifier"), "serial") is None:
         return None
-    sale = _sale(w, events)
+    sale = _sale(w, n, events)
     destroyed = mapping(history, "status").get("destroyed") is True
     return {
         "count": tally.count,
@@ -361,21 +385,23 @@ def history_view(
     inspector: bool,
     scans: Tally | None,
     many_scans: int,
+    names: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything the history template shows, each section None or empty when it has
-    nothing to say."""
+    nothing to say. `names`: the answer's names (traceledger/lookup/names.py)."""
     events = mappings(history, "events")
+    n = Namer(names if names is not None else mapping(history, "names"), w)
     current_log = text(next(iter(mappings(history, "logs")), {}), "origin") or ""
     identifier = mapping(history, "identifier")
     return {
         "inspector": inspector,
-        "status": _status(history, bool(events)),
-        "scans": _scans(w, scans, history, events, many_scans),
-        "product": _product(history),
-        "inspections": _inspections(history),
-        "origin": _origin(history),
-        "events": [_event(w, e, inspector, current_log) for e in events],
-        "certificates": _certificates(w, events),
+        "status": _status(history, bool(events), n),
+        "scans": _scans(w, n, scans, history, events, many_scans),
+        "product": _product(history, n),
+        "inspections": _inspections(history, n),
+        "origin": _origin(history, n),
+        "events": [_event(w, n, e, inspector, current_log) for e in events],
+        "certificates": _certificates(w, n, events),
         "verification": _verification(history, json_url),
         "identifier": text(identifier, "digitalLink") or text(identifier, "key"),
     }

@@ -198,6 +198,13 @@ class Words:
             "zone": zone,
         }
 
+    def minutes(self, value: str, offset: str | None = None) -> int | None:
+        """The UTC offset, in minutes, of the zone `time` shows `value` in."""
+        moment = _localize(value, offset)
+        if moment is None:
+            return None
+        return int((moment.utcoffset() or timedelta(0)).total_seconds()) // 60
+
     def join(self, items: list[str]) -> str:
         """Items joined the way the language lists them."""
         return self.pgettext("list separator", ", ").join(items)

@@ -89,6 +89,18 @@ async def add_key(request: web.Request) -> web.Response:
     return web.json_response({"keyId": key_id}, status=201)
 
 
+@routes.post("/v1/admin/enterprises/{id}/delegations")
+async def delegate(request: web.Request) -> web.Response:
+    require_operator(request)
+    owner_id = parse_int(request.match_info["id"], "id")
+    body = await json_object(request)
+    to_id = _field(body, "to", int)
+    gcp = _field(body, "gcp", str, required=False)
+    async with request.app[LEDGER].pool.acquire() as conn:
+        delegation = await registry.delegate(conn, owner_id, to_id, gcp)
+    return web.json_response(delegation.to_json(), status=201)
+
+
 @routes.post("/v1/admin/keys/{key_id}/revoke")
 async def revoke_key(request: web.Request) -> web.Response:
     require_operator(request)

@@ -11,7 +11,7 @@ from gateway.keys import LEDGER
 from gateway.params import parse_int, query_int
 from gateway.problems import BAD_REQUEST, READ_FORBIDDEN, UNAUTHORIZED, ProblemError
 from traceledger.errors import RangeError
-from traceledger.inspect.entry_access import body_access
+from traceledger.inspect.entry_access import body_access, public_statement
 from traceledger.log.reader import StoredEntry
 from traceledger.standards.epcis import utc_iso
 from traceledger.tlog.merkle import leaf_hash
@@ -92,6 +92,7 @@ async def entry(request: web.Request) -> web.Response:
     stored = await reader.entry(index)
     async with request.app[LEDGER].pool.acquire() as conn:
         reason = await body_access(conn, index, access)
+        stated = reason is None and await public_statement(conn, index)
     if explicit and reason is None:
         if access is None:
             raise ProblemError(
@@ -104,7 +105,7 @@ async def entry(request: web.Request) -> web.Response:
         )
     body = await _public_entry(request, stored)
     body["access"] = reason
-    body["payload"] = _b64_or_none(stored.payload if reason else None)
+    body["payload"] = _b64_or_none(stored.payload if reason or stated else None)
     body["envelope"] = _b64_or_none(stored.envelope if reason else None)
     # One URL, an answer per caller: shared caches must keep them apart.
     headers = PRIVATE if reason else {"Vary": "Authorization"}

@@ -15,13 +15,15 @@ from aiohttp import web
 
 from gateway import pages
 from gateway.auth import audit, optional_access
-from gateway.keys import HISTORY, LEDGER, SETTINGS
+from gateway.keys import HISTORY, LEDGER, NAMES, SETTINGS
 from gateway.params import digital_link_key, public_base, raw_path_between
 from gateway.problems import ProblemError, problem_for
 from gateway.routes.scans import count_lookup
 from traceledger.errors import NotFoundError, TraceledgerError
 from traceledger.ledger import Ledger
+from traceledger.lookup.names import Names
 from traceledger.lookup.scans import Tally
+from traceledger.lookup.wording import keys_in, senders_in
 from traceledger.standards.gs1 import GS1Key
 
 routes = web.RouteTableDef()
@@ -100,12 +102,16 @@ def proof_pins(ledger: Ledger) -> pages.ProofPins:
     )
 
 
-def with_scans(body: bytes, tally: Tally | None) -> bytes:
-    """The JSON answer with `scans` added (the cached bytes are not parsed again)."""
-    if tally is None:
-        return body
-    scans = {"count": tally.count, "first": tally.first.isoformat()}
-    return body[:-1] + b',"scans":' + json.dumps(scans).encode() + b"}"
+def with_scans(body: bytes, tally: Tally | None, names: Names | None = None) -> bytes:
+    """The JSON answer with `scans` and `names` added (the cached bytes are not parsed
+    again)."""
+    added = b""
+    if tally is not None:
+        scans = {"count": tally.count, "first": tally.first.isoformat()}
+        added += b',"scans":' + json.dumps(scans).encode()
+    if names:
+        added += b',"names":' + json.dumps(names, ensure_ascii=False).encode()
+    return body[:-1] + added + b"}" if added else body
 
 
 def _problem_page(request: web.Request, problem: ProblemError, lang: str) -> web.Response:
@@ -135,6 +141,8 @@ async def lookup(request: web.Request) -> web.StreamResponse:
         await audit(request, 200)
         # Shoppers' look-ups only: an inspector's is no sign of a copied code.
         tally = None if access is not None else await count_lookup(request, key)
+        answer = found_now.answer
+        names = await request.app[NAMES].names(keys_in(answer), senders_in(answer))
     except (TraceledgerError, ProblemError) as exc:
         problem = exc if isinstance(exc, ProblemError) else problem_for(exc)
         await audit(request, problem.kind.status)
@@ -143,7 +151,7 @@ async def lookup(request: web.Request) -> web.StreamResponse:
         return _problem_page(request, problem, lang)
     if not html:
         return web.Response(
-            body=with_scans(service.cache.body(found_now, request.path), tally),
+            body=with_scans(service.cache.body(found_now, request.path), tally, names),
             content_type="application/json",
             headers={"Vary": "Accept, Authorization"},
         )
@@ -155,6 +163,7 @@ async def lookup(request: web.Request) -> web.StreamResponse:
         json_url=page_url + "?format=json",
         inspector=access is not None,
         scans=tally,
+        names=names,
         pins=proof_pins(request.app[LEDGER]),
         many_scans=request.app[SETTINGS].scan_warning_count,
     )

@@ -36,4 +36,4 @@ async def forward(request: web.Request) -> web.Response:
 async def list_recalls(request: web.Request) -> web.Response:
     raw = request.query.get("limit")
     limit = 50 if raw is None else min(parse_int(raw, "limit"), 500)
-    return web.json_response({"recalls": await request.app[TRACE].recalls(limit)})
+    return web.json_response(await request.app[TRACE].recalls(limit))

@@ -18,6 +18,7 @@ from gateway.keys import LEDGER, OPERATOR_TOKEN
 from tests.conftest import ROOT, cli_args
 from tests.epcis_samples import PRODUCER_GCP, document, object_event
 from traceledger.accounts import registry
+from traceledger.errors import DelegationError, UnknownEnterpriseError
 from traceledger.settings import Settings
 from traceledger.standards.dsse import keyid, load_private_key
 
@@ -180,3 +181,105 @@ async def test_push_command_signs_and_sends_a_folder_of_documents(
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     assert "pushed 3 of 3 documents (3 events)" in out.decode()
+
+
+# ------------------------------------------------------------------------- delegations
+
+
+async def registered(client: Client, name: str, gcp: list[str]) -> int:
+    async with client.app[LEDGER].pool.acquire() as conn:
+        ent, _ = await registry.add_enterprise(
+            conn, name, gcp, Ed25519PrivateKey.generate().public_key()
+        )
+    return ent
+
+
+async def test_admin_api_delegates_and_lists_what_each_enterprise_was_delegated(
+    client: Client,
+) -> None:
+    brand = await registered(client, "Brand", [PRODUCER_GCP, "0614142"])
+    maker = await registered(client, "Maker", ["0012345"])
+    importer = await registered(client, "Importer", ["0054321"])
+    url = f"/v1/admin/enterprises/{brand}/delegations"
+    response = await client.post(url, headers=auth(client), json={"to": maker})
+    assert response.status == 201, await response.text()
+    first = await response.json()
+    assert first["prefixes"] == [PRODUCER_GCP, "0614142"]
+    assert first["gcp"] is None
+    again = await client.post(url, headers=auth(client), json={"to": maker})
+    assert (again.status, await again.json()) == (201, first)  # the same delegation
+    body = {"to": importer, "gcp": "0614142"}
+    response = await client.post(url, headers=auth(client), json=body)
+    assert (await response.json())["prefixes"] == ["0614142"]
+    listing = await (await client.get("/v1/admin/enterprises", headers=auth(client))).json()
+    delegated = {e["name"]: e["delegatedGcp"] for e in listing["enterprises"]}
+    assert delegated == {"Brand": [], "Maker": [PRODUCER_GCP, "0614142"], "Importer": ["0614142"]}
+
+
+async def test_delegation_errors_are_precise_problems(client: Client) -> None:
+    brand = await registered(client, "Brand", [PRODUCER_GCP])
+    maker = await registered(client, "Maker", ["0012345"])
+    cases: list[tuple[int, dict[str, object], int, str, dict[str, object]]] = [
+        (404404, {"to": maker}, 404, "unknown-enterprise", {"enterpriseId": 404404}),
+        (brand, {"to": 505505}, 404, "unknown-enterprise", {"enterpriseId": 505505}),
+        (brand, {"to": 2**70}, 404, "unknown-enterprise", {"enterpriseId": 2**70}),
+        (brand, {"to": brand}, 400, "invalid-delegation", {"parameter": "to"}),
+        (brand, {"to": maker, "gcp": "0012345"}, 400, "invalid-delegation", {"parameter": "gcp"}),
+        (brand, {"to": "Maker"}, 400, "bad-request", {"parameter": "to"}),
+    ]
+    for owner, body, status, slug, extra in cases:
+        response = await client.post(
+            f"/v1/admin/enterprises/{owner}/delegations", headers=auth(client), json=body
+        )
+        problem = await response.json(content_type=None)
+        assert response.status == status, (body, problem)
+        assert problem["type"] == f"/problems/{slug}", problem
+        assert extra.items() <= problem.items(), problem
+    response = await client.post(f"/v1/admin/enterprises/{brand}/delegations", json={"to": maker})
+    assert response.status == 401
+    async with client.app[LEDGER].pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM delegations") == 0
+        with pytest.raises(DelegationError, match="not a company prefix of Brand"):
+            await registry.delegate(conn, brand, maker, "0012345")
+        with pytest.raises(DelegationError, match="cannot delegate to itself"):
+            await registry.delegate(conn, brand, brand, None)
+        with pytest.raises(UnknownEnterpriseError, match="no enterprise with id 9"):
+            await registry.delegate(conn, 9, maker, None)
+
+
+async def test_cli_delegates_and_lists_the_delegated_prefixes(
+    client: Client, settings: Settings
+) -> None:
+    brand = await registered(client, "Brand", [PRODUCER_GCP, "0614142"])
+    maker = await registered(client, "Maker", ["0012345"])
+
+    async def cli(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway.cli.main",
+            *cli_args(settings),
+            "enterprise",
+            *args,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+    code, out, err = await cli("delegate", str(brand), "--to", str(maker), "--gcp", "0614142")
+    assert code == 0, err
+    assert (
+        out.strip()
+        == f"enterprise {maker} may create goods of enterprise {brand} under prefix 0614142"
+    )
+    code, out, err = await cli("delegate", str(brand), "--to", str(maker))
+    assert code == 0, err
+    assert f"under all its prefixes (now {PRODUCER_GCP}, 0614142)" in out
+    code, out, err = await cli("list")
+    assert f"delegated gcp {PRODUCER_GCP},0614142" in out
+    code, out, err = await cli("delegate", str(brand), "--to", str(maker), "--gcp", "0012345")
+    assert code == 2
+    assert "'0012345' is not a company prefix of Brand" in err

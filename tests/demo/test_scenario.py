@@ -16,8 +16,10 @@ from gateway.demo import demo_inbox, setup_demo
 from gateway.keys import CAPTURE, LEDGER
 from tests.conftest import free_port, wait_for_checkpoint, wait_for_index
 from tests.webhooks import poll
+from traceledger.demo import parties as demo_parties
 from traceledger.demo import scenario
 from traceledger.ledger import Ledger
+from traceledger.lookup.names import read_names
 from traceledger.settings import Settings
 from traceledger.standards import eventhash
 from traceledger.standards.dsse import sign_document
@@ -213,13 +215,20 @@ def test_build_refuses_a_naive_time() -> None:
 # --------------------------------------------------------------------- through the ledger
 
 
+def entries_of(story: scenario.Scenario) -> int:
+    """The log entries a story adds: its events, and each party's master data once per
+    distinct header (the same names from the same party again are a duplicate)."""
+    headers = {(s.party, json.dumps(s.document["epcisHeader"])) for s in story.steps}
+    return sum(len(events_of(s)) for s in story.steps) + len(headers)
+
+
 async def test_loading_accepts_every_step_and_loading_again_adds_nothing(client: Client) -> None:
     ledger, capture = client.app[LEDGER], client.app[CAPTURE]
     story = scenario.build(datetime.now(UTC))
     keys = await scenario.load(story, ledger.pool, capture)  # raises on any refusal
     assert set(keys) == set(PARTIES)
     size = await tree_size(ledger)
-    assert size == sum(len(events_of(s)) for s in story.steps)  # every event is new
+    assert size == entries_of(story)  # every event is new
 
     await scenario.load(story, ledger.pool, capture)
     assert await tree_size(ledger) == size
@@ -268,7 +277,7 @@ async def test_the_demo_loads_on_startup_once_and_prints_where_to_look(
             return await tree_size(ledger)
 
     size = await start()
-    assert size == sum(len(events_of(s)) for s in STORY.steps)
+    assert size == entries_of(STORY)
     out = capsys.readouterr().out
     for party in STORY.parties:
         assert party.name in out
@@ -309,3 +318,23 @@ async def test_the_lookup_shows_the_recall_downstream_and_the_destroyed_lot(
     assert status["blended product made from lot A"]["recalled"] is True
     assert status["lot A: conformant at the port, recalled later"]["recalled"] is True
     assert status["lot B: non-conformant, destroyed"]["recalled"] is False
+
+
+async def test_every_place_party_and_product_is_named_by_its_owner_in_both_languages(
+    client: Client,
+) -> None:
+    ledger = client.app[LEDGER]
+    story = scenario.build(datetime.now(UTC))
+    await scenario.load(story, ledger.pool, client.app[CAPTURE])
+    await wait_for_index(ledger, await tree_size(ledger))
+    places = [f"414/{gln}" for gln in demo_parties.PLACES]
+    parties = [
+        f"417/{demo_parties.Company(p.prefixes[0]).gln('00000')}" for p in demo_parties.PARTIES
+    ]
+    products = [f"01/{gtin}" for gtin in demo_parties.PRODUCTS]
+    async with ledger.pool.acquire() as conn:
+        names = await read_names(conn, places + parties + products)
+    for key in places + parties + products:
+        assert set(names[key]["name"]) == {"en", "zh"}, key
+        assert names[key]["by"] != "registry", key  # said by the owner, in the log
+    assert names[f"414/{demo_parties.PORT}"]["name"]["zh"] == "洋山深水港查验场地"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.keys import CAPTURE, LEDGER
+from gateway.pages.words import words
 from tests.browser import CHROMIUM, PHONE_WIDTH, Browser, Page
 from tests.conftest import ROOT, settled
 from tests.log.test_witness import RunningWitness, witnessed, witnesses  # noqa: F401 - fixture
@@ -76,7 +78,7 @@ def png_size(data: bytes) -> tuple[int, int]:
     ("lang", "verified", "recall", "produced", "looked_up", "sold"),
     [
         ("zh", "已核验：{n} 条记录，", "本产品已被召回", "生产时间",
-         "此码已被查询 1 次，首次查询于", "由 Jing'an Fresh Market 静安鲜选超市 售出"),
+         "此码已被查询 1 次，首次查询于", "由 静安鲜选超市 售出"),
         ("en", "Verified: {n} records, checkpoint of ", "This product has been recalled",
          "Produced", "This code has been looked up 1 time, first on",
          "This item is recorded as sold by Jing'an Fresh Market"),
@@ -238,3 +240,104 @@ async def test_axe_core_finds_no_accessibility_violations(
         promise=True,
     )
     assert result == []
+
+
+BLEND_LINE = {
+    "en": "Lot CPA117 was used to make Formulated Milk Powder for Adults 800 g, lot SR5502 "
+    "(Shanghai Shenrun Dairy Products Co., Ltd., {day})",
+    "zh": "批次 CPA117 被用于生产 成人调制乳粉 800克，批次 SR5502（上海申润乳品有限公司，{day}）",
+}
+# Names the demo's documents give in their master data, as each page should show them.
+NAMED = {
+    "en": (
+        "Whole Milk Powder 900 g",
+        "Canterbury Pastures spray-dryer plant",
+        "Haiyue bonded warehouse, Yangshan bonded port area",
+        "Shanghai Entry-Exit Inspection and Quarantine, Yangshan",
+        "To: Jing'an Fresh Market (owner), Jing'an Fresh Market, West Nanjing Road",
+    ),
+    "zh": (
+        "全脂奶粉 900克",
+        "坎特伯雷牧场喷雾干燥工厂",
+        "海悦洋山保税港区仓库",
+        "上海出入境检验检疫局洋山办事处",
+        "去往：静安鲜选超市 （所有方）、静安鲜选超市南京西路店",
+    ),
+}
+SHANGHAI = "Asia/Shanghai"
+
+
+async def shopper_in_shanghai(browser: Browser) -> Page:
+    page = await browser.page()
+    await page.send("Emulation.setTimezoneOverride", timezoneId=SHANGHAI)
+    return page
+
+
+def blend_day(events: list[dict[str, Any]], lang: str) -> str:
+    """The local day of the blend (the TransformationEvent that used lot CPA117)."""
+    blend = next(e for e in events if e["type"] == "TransformationEvent")
+    return words(lang).day(blend["eventTime"], blend["eventTimeZoneOffset"])
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_the_page_says_what_happened_to_the_can_in_names_at_one_time(
+    demo: str, browser: Browser, tmp_path: Path, lang: str
+) -> None:
+    """A shopper in Shanghai reads the recalled can at 390 px: the blend is the lot's use,
+    not the can's production; one production time; names, never codes, for the demo's
+    places, parties and products; their own time beside the New Zealand times."""
+    page = await shopper_in_shanghai(browser)
+    await page.goto(f"{demo}{CAN}?lang={lang}")
+    assert await proof_state(page) == "verified"
+    shown = await page.text()
+    found = await answer(demo, CAN)
+    events = found["events"]
+    blend = next(e for e in events if e["type"] == "TransformationEvent")
+    assert (blend["relation"], blend["role"]) == ("lot", "inputClass")
+    assert BLEND_LINE[lang].format(day=blend_day(events, lang)) in shown
+    # The blend's journey entry is not headed as a production of the can.
+    steps = await page.evaluate(
+        "[...document.querySelectorAll('li.ev .step')].map(s => s.textContent)"
+    )
+    produced_label = "生产赋码" if lang == "zh" else "Produced and labelled"
+    assert steps.count(produced_label) == 1
+    # Exactly one production time: origin card and journey agree, the product card's date
+    # is its date, and JSON carries the event's own offset.
+    made = next(e for e in events if e["bizStep"] == "commissioning" and e["type"] == "ObjectEvent")
+    assert found["origin"]["commissionedAt"].endswith(made["eventTimeZoneOffset"])
+    times = await page.evaluate(
+        "[...document.querySelectorAll('section[aria-labelledby=origin] time, li.ev time')]"
+        ".filter(t => Date.parse(t.dateTime) === Date.parse(" + json.dumps(made["eventTime"]) + "))"
+        ".map(t => t.textContent)"
+    )
+    assert len(times) == 2
+    assert len(set(times)) == 1, times
+    assert words(lang).date(found["product"]["productionDate"]) in times[0]
+    # The New Zealand time comes with the shopper's own; a Shanghai time needs none.
+    notes = await page.evaluate(
+        "[...document.querySelectorAll('li.ev')].map(li => [li.querySelector('time')"
+        "?.dataset.offset, !!li.querySelector('.yours')])"
+    )
+    assert {offset for offset, mine in notes if mine} == {"780"}  # UTC+13:00 only
+    assert all(mine for offset, mine in notes if offset == "780")
+    # Names from master data, and no raw codes on the demo's page.
+    for name in NAMED[lang]:
+        assert name in shown, name
+    assert "urn:epc:" not in shown
+    assert "GLN " not in shown
+    quiet = await page.evaluate("[...document.querySelectorAll('span.id')].map(s => s.textContent)")
+    assert all(q.startswith(("SSCC", "GTIN")) for q in quiet), quiet  # containers only
+    # TRACELEDGER_SCREENSHOTS=docs keeps them (the README's picture of the zh page).
+    shots = Path(os.environ.get("TRACELEDGER_SCREENSHOTS") or tmp_path)
+    width, _ = png_size(await page.screenshot(shots / f"trace-page-{lang}.png"))
+    assert width == PHONE_WIDTH
+
+
+@pytest.mark.parametrize("path", ["/01/09421023100156/10/CPA117", "/01/06942817300581/10/SR5502"])
+async def test_no_demo_page_shows_a_raw_epc_urn(demo: str, browser: Browser, path: str) -> None:
+    for lang in ("zh", "en"):
+        page = await browser.page()
+        await page.goto(f"{demo}{path}?lang={lang}")
+        shown = await page.text()
+        assert "urn:epc:" not in shown
+        assert "GLN " not in shown

@@ -355,7 +355,8 @@ def test_event_times_are_shown_in_the_events_own_time_zone() -> None:
     # 02:30Z recorded in Shanghai (+08:00) is 10:30 local; the NZ shipping at 01:00Z is 13:00.
     assert "2 Oct 2026, 10:30 (UTC+08:00)" in page
     assert "3 Sep 2026, 13:00 (UTC+12:00)" in page
-    assert '<time datetime="2026-10-02T02:30:00Z">' in page
+    # With its offset in minutes, so the script can add the shopper's own time.
+    assert '<time datetime="2026-10-02T02:30:00Z" data-offset="480">' in page
 
 
 def test_ilmd_facts_are_labelled_and_countries_named() -> None:

@@ -468,3 +468,55 @@ def test_the_draw_is_sha256_of_seed_event_and_identifier() -> None:
     assert bits == int.from_bytes(digest[:8], "big")
     assert draw == bits / 2**64
     assert 0 <= draw < 1
+
+
+@pytest.mark.parametrize("declarer", ["rival", "producer"])
+async def test_only_the_signer_can_declare_a_commissioning_erroneous_for_sampling(
+    client: Client, customs: Signer, declarer: str
+) -> None:
+    """Attack 2 of issue 11: a rival repeating the eventID of another company's
+    commissioning in an error declaration must not let a high-risk lot pass unflagged;
+    the producer's own declaration does retract it (the legitimate twin)."""
+    signers = {
+        "producer": await register(client, "Canterbury Dairy", [PRODUCER]),
+        "rival": await register(client, "Rival Foods", [OTHER]),
+    }
+    importer = await register(client, "Shanghai Importer", [IMPORTER])
+    assert (await publish(client, signed(high_risk(1, FORMULA_NZ), customs)))[0] == 201
+    event_id = "urn:uuid:0e7c3a1e-2b8a-4d7e-8d5e-3c1f5b2a0001"
+    lot = [{"epcClass": LOT_A, "quantity": 500, "uom": "KGM"}]
+    commission = ev(
+        "09-01",
+        action="ADD",
+        bizStep="commissioning",
+        quantityList=lot,
+        eventID=event_id,
+        ilmd={"cbvmda:countryOfOrigin": "NZ", "cbvmda:regulatedProductName": "Infant formula"},
+    )
+    assert (await post(client, document(commission), signers["producer"]))[0] == 201
+    # The declaration repeats the event (the rival's names its own goods instead).
+    declared = (
+        commission
+        if declarer == "producer"
+        else ev("09-01", action="OBSERVE", epcList=[f"urn:epc:id:sgtin:{OTHER}.054321.1"])
+    )
+    declared = {
+        **declared,
+        "eventID": event_id,
+        "errorDeclaration": {"declarationTime": "2026-09-03T08:00:00+08:00"},
+    }
+    status, receipt = await post(client, document(declared), signers[declarer])
+    assert status == 201, receipt
+    arrive = ev(
+        "09-20",
+        action="OBSERVE",
+        bizStep="arriving",
+        quantityList=lot,
+        bizLocation={"id": PORT_URN},
+    )
+    assert (await post(client, document(arrive), importer))[0] == 201
+    await settled(client)
+    token = await inspector_token(client)
+    [arrival] = (await get(client, f"/v1/port/arrivals?port={PORT}", token))[1]["arrivals"]
+    assert arrival["flagged"] is (declarer == "rival"), json.dumps(arrival)
+    assert arrival["countriesOfOrigin"] == ([] if declarer == "producer" else ["NZ"])

@@ -572,9 +572,17 @@ async def test_inspectors_and_regulators_see_everything(world: World) -> None:
 async def test_an_enterprise_sees_its_own_events_and_events_on_its_goods(world: World) -> None:
     # The dairy signed commission/pack/ship; the others name its lot, case or cans.
     assert await names(world, {}, "dairy") == ALL - {"make_c"}
-    # The processor: its own events; the dairy's events name none of its goods (a
-    # destination at its site is not its goods).
-    assert await names(world, {}, "proc") == {"receive", "unpack", "make_c", "blend"}
+    # The processor: its own events, and from the shipment naming its site the
+    # destination on, the goods it held: the shipment itself and the authority's verdict
+    # on the lot of the cans in the case (issue 11). Not the dairy's earlier events.
+    assert await names(world, {}, "proc") == {
+        "ship",
+        "inspect",
+        "receive",
+        "unpack",
+        "make_c",
+        "blend",
+    }
     # An authority's enterprise token is an enterprise token: its own inspection only.
     assert await names(world, {}, "port") == {"inspect"}
     # Filters narrow within what one may see, never beyond it.
@@ -676,7 +684,7 @@ async def test_cli_adds_an_enterprise_token(
     token = capsys.readouterr().out.strip().splitlines()[-1]
     assert token.startswith("tl_")
     world.tokens["erp"] = token
-    assert await names(world, {}, "erp") == {"receive", "unpack", "make_c", "blend"}
+    assert await names(world, {}, "erp") == await names(world, {}, "proc")
     missing = [*base, "token", "add", "--role", "enterprise", "No one"]
     assert await asyncio.to_thread(cli_main, missing) != 0
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given
 from hypothesis import strategies as st
 
-from traceledger.errors import MalformedError, SignatureError
+from traceledger.errors import MalformedError, SignatureError, UnverifiedSignatureError
 from traceledger.standards import dsse
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -59,13 +59,22 @@ def test_swapping_the_payload_type_breaks_the_signature() -> None:
         dsse.verify(forged, {envelope.signatures[0].keyid: KEY.public_key()}.get)
 
 
-def test_unknown_keys_are_ignored_but_one_known_key_is_required() -> None:
+def test_every_signature_must_verify_and_the_first_names_the_signer() -> None:
     other = Ed25519PrivateKey.generate()
     envelope = dsse.sign("application/json", b"{}", other, KEY)
     known = {dsse.keyid(KEY.public_key()): KEY.public_key()}
-    assert dsse.verify(envelope, known.get) == dsse.keyid(KEY.public_key())
-    with pytest.raises(SignatureError, match="no signature"):
-        dsse.verify(dsse.sign("application/json", b"{}", other), known.get)
+    with pytest.raises(UnverifiedSignatureError, match="no such active key") as caught:
+        dsse.verify(envelope, known.get)  # a signature nobody can check is not ignored
+    assert (caught.value.key_id, caught.value.position) == (
+        dsse.keyid(other.public_key()),
+        "/signatures/0",
+    )
+    known[dsse.keyid(other.public_key())] = other.public_key()
+    assert dsse.verify(envelope, known.get) == dsse.keyid(other.public_key())
+    assert dsse.verified_keyids(envelope, known.get) == [
+        dsse.keyid(other.public_key()),
+        dsse.keyid(KEY.public_key()),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -76,7 +85,7 @@ def test_unknown_keys_are_ignored_but_one_known_key_is_required() -> None:
         ({"payloadType": "a", "payload": "!!", "signatures": []}, "/payload"),
         ({"payloadType": "a", "payload": "", "signatures": []}, "/signatures"),
         (
-            {"payloadType": "a", "payload": "", "signatures": [{"keyid": "AB", "sig": ""}]},
+            {"payloadType": "a", "payload": "", "signatures": [{"keyid": "", "sig": ""}]},
             "/signatures/0/keyid",
         ),
         (

@@ -362,6 +362,17 @@ def test_document_errors_agree_with_the_whole_document_schema(
     assert (schemas.document_errors(doc) == []) == whole.is_valid(doc)
 
 
+@pytest.mark.parametrize("space", ["\x1c", "\x1f", "\x85", "\u3000", "\ufeff"])
+def test_the_fast_check_refuses_what_pythons_whitespace_refuses(
+    schemas: SchemaSet, space: str
+) -> None:
+    # jsonschema-rs reads \S as ECMA-262 does; jsonschema here, as Python does. Neither
+    # may let through an identifier the other refuses.
+    doc = document(event(readPoint={"id": f"urn:epc:id:sgln:0614141.00001.{space}0"}))
+    whole = schemas.validator("epcis-document.schema.json")
+    assert (schemas.document_errors(doc) == []) == whole.is_valid(doc)
+
+
 # --- envelopes ---------------------------------------------------------------------------
 
 
@@ -389,7 +400,7 @@ def test_a_well_formed_envelope_passes(schemas: SchemaSet) -> None:
         ({"payload": "ab+c-d=="}, "/payload"),  # two alphabets at once
         ({"payloadType": ""}, "/payloadType"),
         ({"signatures": []}, "/signatures"),
-        ({"signatures": [{"keyid": "AB" * 32, "sig": "AAAA"}]}, "/signatures/0/keyid"),
+        ({"signatures": [{"keyid": "", "sig": "AAAA"}]}, "/signatures/0/keyid"),
         ({"signatures": [{"keyid": "ab" * 32}]}, "/signatures/0/sig"),
         ({"signatures": [{"keyid": "ab" * 32, "sig": "AAAA", "x": 1}]}, "/signatures/0/x"),
         ({"extra": 1}, "/extra"),

@@ -25,6 +25,7 @@ from traceledger.store.locks import Lock
 from traceledger.tlog.leaf import sha256
 
 Client = TestClient[web.Request, web.Application]
+BREAK_STORING = "ALTER TABLE prebuilt_answers ADD CONSTRAINT broken CHECK (false) NOT VALID"
 WORKERS = {"integrator", "indexer", "prebuilder", "cosigner", "notifier"}
 
 
@@ -76,11 +77,11 @@ async def test_a_prebuilder_failing_on_a_bad_row_says_so_and_the_others_go_on(
     await settled(ledger, 1)
     await poll("the first answer", lambda: prebuilt_count(ledger))
 
-    # A row no event could produce, written straight into PostgreSQL: its time decodes
-    # to a naive datetime the history cannot compare. The next event on the same item
-    # makes the prebuilder rebuild that item's answer, which now fails every time.
+    # A fault no event could cause, made straight in PostgreSQL: every answer stored from
+    # now on breaks a constraint. The next event on the item makes the prebuilder rebuild
+    # that item's answer, which now fails every time.
     async with ledger.pool.acquire() as conn:
-        await conn.execute("UPDATE events SET event_time = '-infinity' WHERE idx = 0")
+        await conn.execute(BREAK_STORING)
     assert (
         await post(
             client,
@@ -103,16 +104,14 @@ async def test_a_prebuilder_failing_on_a_bad_row_says_so_and_the_others_go_on(
     assert status == 503
     assert body["type"] == "/problems/not-ready"
     assert "prebuilder is failing at entry 1" in body["detail"]
-    assert "TypeError" in prebuilder(body)["lastError"]
+    assert "CheckViolation" in prebuilder(body)["lastError"]
     assert prebuilder(body)["consecutiveFailures"] >= 3
     assert prebuilder(body)["state"] == "leading"
     # Logged when it happened, with the traceback and the item it was building.
     failed = [r for r in caplog.records if r.getMessage().startswith("prebuilder failed")]
     assert failed, [r.getMessage() for r in caplog.records]
     assert failed[0].exc_info is not None
-    assert "while building the answer for" in logging.Formatter().formatException(
-        failed[0].exc_info
-    )
+    assert "prebuilt_answers" in logging.Formatter().formatException(failed[0].exc_info)
     assert any("prebuilder keeps failing at entry 1" in r.getMessage() for r in caplog.records)
     text = await metrics_text(client)
     assert (sample(text, "traceledger_worker_failures_total", worker="prebuilder") or 0) >= 3
@@ -131,7 +130,7 @@ async def test_a_prebuilder_failing_on_a_bad_row_says_so_and_the_others_go_on(
 
     # Repaired by hand, the prebuilder catches up by itself (after its current backoff).
     async with ledger.pool.acquire() as conn:
-        await conn.execute("UPDATE events SET event_time = now() WHERE idx = 0")
+        await conn.execute("ALTER TABLE prebuilt_answers DROP CONSTRAINT broken")
 
     async def ready() -> bool:
         return (await readyz(client))[0] == 200

@@ -12,7 +12,7 @@ from traceledger.trust.parties import Party
 _DELEGATED = """
     SELECT d.delegate_id AS id, array_agg(DISTINCT p.prefix ORDER BY p.prefix) AS prefixes
     FROM delegations d JOIN enterprise_prefixes p ON p.enterprise_id = d.owner_id
-    WHERE d.delegate_id = ANY($1::bigint[]) AND (d.gcp IS NULL OR d.gcp = p.prefix)
+    WHERE d.delegate_id = ANY($1::bigint[]) AND (d.prefix IS NULL OR d.prefix = p.prefix)
     GROUP BY d.delegate_id
 """
 

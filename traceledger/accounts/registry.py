@@ -9,8 +9,13 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from traceledger.errors import RegistryError, SignatureError
-from traceledger.standards.dsse import Envelope, keyid, verify
+from traceledger.errors import (
+    DelegationError,
+    RegistryError,
+    UnknownEnterpriseError,
+    UnverifiedSignatureError,
+)
+from traceledger.standards.dsse import Envelope, keyid, verified_keyids, verify
 from traceledger.store.conn import Conn
 
 ROLES = ("enterprise", "authority")
@@ -25,6 +30,24 @@ class KeyInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Delegation:
+    owner_id: int
+    delegate_id: int
+    gcp: str | None  # None: every prefix the owner holds
+    prefixes: tuple[str, ...]  # what that covers now
+    created_at: datetime
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "owner": self.owner_id,
+            "delegate": self.delegate_id,
+            "gcp": self.gcp,
+            "prefixes": list(self.prefixes),
+            "createdAt": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Enterprise:
     id: int
     name: str
@@ -32,6 +55,8 @@ class Enterprise:
     prefixes: tuple[str, ...]
     rate_limit: float | None
     keys: tuple[tuple[str, datetime | None], ...] = ()  # (key_id, revoked_at)
+    # Other owners' prefixes this enterprise may create goods under (see delegate()).
+    delegated_prefixes: tuple[str, ...] = ()
 
     @property
     def is_authority(self) -> bool:
@@ -43,6 +68,7 @@ class Enterprise:
             "name": self.name,
             "role": self.role,
             "gcp": list(self.prefixes),
+            "delegatedGcp": list(self.delegated_prefixes),
             "rateLimit": self.rate_limit,
             "keys": [{"keyId": k, "revokedAt": r.isoformat() if r else None} for k, r in self.keys],
         }
@@ -142,9 +168,11 @@ async def keys_by_id(conn: Conn, key_ids: list[str]) -> dict[str, KeyInfo]:
 
 
 async def get_enterprise(conn: Conn, enterprise_id: int) -> Enterprise:
+    if not 0 <= enterprise_id < 2**63:  # not a bigint: no such row, and no query to fail
+        raise UnknownEnterpriseError(enterprise_id)
     found = await list_enterprises(conn, enterprise_id)
     if not found:
-        raise RegistryError(f"no enterprise with id {enterprise_id}")
+        raise UnknownEnterpriseError(enterprise_id)
     return found[0]
 
 
@@ -156,7 +184,11 @@ async def list_enterprises(conn: Conn, only: int | None = None) -> list[Enterpri
         " coalesce((SELECT array_agg(key_id ORDER BY added_at) FROM enterprise_keys k"
         "           WHERE k.enterprise_id = e.id), '{}') AS key_ids,"
         " coalesce((SELECT array_agg(revoked_at ORDER BY added_at) FROM enterprise_keys k"
-        "           WHERE k.enterprise_id = e.id), '{}') AS revoked"
+        "           WHERE k.enterprise_id = e.id), '{}') AS revoked,"
+        " coalesce((SELECT array_agg(DISTINCT p.prefix ORDER BY p.prefix)"
+        "           FROM delegations d JOIN enterprise_prefixes p ON p.enterprise_id = d.owner_id"
+        "            AND (d.prefix IS NULL OR d.prefix = p.prefix)"
+        "           WHERE d.delegate_id = e.id), '{}') AS delegated"
         " FROM enterprises e WHERE $1::bigint IS NULL OR e.id = $1 ORDER BY e.id",
         only,
     )
@@ -168,23 +200,70 @@ async def list_enterprises(conn: Conn, only: int | None = None) -> list[Enterpri
             tuple(r["prefixes"]),
             r["rate_limit"],
             tuple(zip(r["key_ids"], r["revoked"], strict=True)),
+            tuple(r["delegated"]),
         )
         for r in rows
     ]
 
 
-async def verified_signer(conn: Conn, envelope: Envelope) -> Enterprise:
-    """The enterprise whose registered, active key signed the envelope.
+async def delegate(conn: Conn, owner_id: int, to_id: int, gcp: str | None) -> Delegation:
+    """Let `to_id` create goods under the owner's prefix `gcp` (None: all of them).
+    Delegating the same thing again changes nothing and answers the first delegation."""
+    if owner_id == to_id:
+        raise DelegationError("to", f"enterprise {owner_id} cannot delegate to itself")
+    owner = await get_enterprise(conn, owner_id)
+    await get_enterprise(conn, to_id)
+    if gcp is not None and gcp not in owner.prefixes:
+        raise DelegationError(
+            "gcp",
+            f"{gcp!r} is not a company prefix of {owner.name} "
+            f"(it holds {', '.join(owner.prefixes)})",
+        )
+    created: datetime | None = await conn.fetchval(
+        "INSERT INTO delegations (owner_id, delegate_id, prefix) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING RETURNING created_at",
+        owner_id,
+        to_id,
+        gcp,
+    )
+    if created is None:  # delegated before: answer that delegation
+        created = await conn.fetchval(
+            "SELECT created_at FROM delegations WHERE owner_id = $1 AND delegate_id = $2"
+            " AND prefix IS NOT DISTINCT FROM $3",
+            owner_id,
+            to_id,
+            gcp,
+        )
+    assert created is not None  # inserted, or there by the conflict
+    return Delegation(owner_id, to_id, gcp, (gcp,) if gcp else owner.prefixes, created)
 
-    Unknown keys are ignored, a wrong signature by a known key is refused, and an
-    envelope signed only by revoked keys is refused saying when they were revoked.
+
+async def verified_signer(conn: Conn, envelope: Envelope) -> Enterprise:
+    """The enterprise whose active key made the envelope's first signature, once every
+    signature verifies against an active key of a registered enterprise.
+
+    Unknown and revoked key ids are refused like wrong signatures: a dummy signature
+    with an authority's key id must not make an envelope look co-signed by it.
     """
     keys = await keys_by_id(conn, [s.keyid for s in envelope.signatures])
-    active = {k: info.public_key for k, info in keys.items() if info.revoked_at is None}
-    if keys and not active:
-        revoked = ", ".join(
-            f"{k} (revoked {i.revoked_at:%Y-%m-%d %H:%M:%SZ})" for k, i in keys.items()
-        )
-        raise SignatureError(f"the envelope is signed only by revoked keys: {revoked}")
-    signer_key = verify(envelope, active.get)
+    for i, s in enumerate(envelope.signatures):
+        info = keys.get(s.keyid)
+        if info is not None and info.revoked_at is not None:
+            why = f"the key was revoked {info.revoked_at.isoformat(timespec='seconds')}"
+            raise UnverifiedSignatureError(s.keyid, f"/signatures/{i}", why)
+    signer_key = verify(envelope, {k: info.public_key for k, info in keys.items()}.get)
     return await get_enterprise(conn, keys[signer_key].enterprise_id)
+
+
+async def signing_enterprise(conn: Conn, envelope: Envelope) -> int | None:
+    """The enterprise credited with a stored envelope: the first signature that verifies
+    against a registered key (revoked since or not). Signatures that do not verify, as
+    envelopes captured before every signature had to could carry, credit nobody."""
+    keys = await keys_by_id(conn, [s.keyid for s in envelope.signatures])
+    if len(envelope.signatures) == 1:
+        # Capture verified a lone signature whatever the rules of its day, and checking it
+        # again would cost the indexer ~0.2 ms of CPU per envelope on the event loop.
+        info = keys.get(envelope.signatures[0].keyid)
+        return info.enterprise_id if info is not None else None
+    verified = verified_keyids(envelope, {k: info.public_key for k, info in keys.items()}.get)
+    return keys[verified[0]].enterprise_id if verified else None

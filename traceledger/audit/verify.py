@@ -1,4 +1,5 @@
-"""Audit the whole stored log: chain, payloads, tiles and every archived checkpoint.
+"""Audit the whole stored log: chain, payloads, tiles and every archived checkpoint; and
+the event-key index, rebuilt from the log (`verify_index`).
 
 Nothing derived is trusted: leaf hashes, the hash chain, tiles and roots are recomputed
 from the stored leaf bytes, and each archived checkpoint must carry a valid signature
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from traceledger.errors import IntegrityError, NoteError
 from traceledger.log.checkpoints import fetch_tiles
+from traceledger.standards.epcis import EVENT_TYPES, parse_time
 from traceledger.store.conn import Conn
 from traceledger.tlog import merkle
 from traceledger.tlog.checkpoint import open_checkpoint
@@ -35,6 +38,7 @@ from traceledger.tlog.tiles import (
     node_from_tiles,
     tile_width,
 )
+from traceledger.trust.claims import keys_of
 
 PAGE = 64 * TILE_WIDTH
 
@@ -302,3 +306,95 @@ def _node_source(
             [merkle.node_hash(below[j], below[j + 1]) for j in range(0, len(below) - 1, 2)]
         )
     return lambda level, index: levels[level][index - (start >> level)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The event-key index, rebuilt from the log
+
+INDEX_PAGE = 4096
+MAX_DIFFERENCES = 100  # reported; the count goes on
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    events: int
+    differences: list[str]
+    count: int  # differences found (more than listed when past MAX_DIFFERENCES)
+
+
+async def verify_index(pool: asyncpg.Pool) -> IndexReport:
+    """Re-derive every indexed entry's keys and roles from its stored payload, with the
+    trust rules' own reading of an event (trust.claims.keys_of), and compare them with
+    event_keys: lookups, traces and entitlement all read the index, so a row added,
+    removed or changed there would change what they believe."""
+    differences: list[str] = []
+    count = events = 0
+    async with pool.acquire() as conn:
+        below = int(await conn.fetchval("SELECT next_idx FROM index_state"))
+        for start in range(0, below, INDEX_PAGE):
+            end = min(start + INDEX_PAGE, below)
+            for found in await _index_page(conn, start, end):
+                if found is None:
+                    events += 1
+                    continue
+                count += 1
+                if len(differences) < MAX_DIFFERENCES:
+                    differences.append(found)
+    return IndexReport(events, differences, count)
+
+
+async def _index_page(conn: Conn, start: int, end: int) -> list[str | None]:
+    """One finding per indexed event in [start, end): None when its keys match."""
+    entries = await conn.fetch(
+        "SELECT idx, payload FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx", start, end
+    )
+    indexed = {
+        r["idx"]
+        for r in await conn.fetch("SELECT idx FROM events WHERE idx >= $1 AND idx < $2", start, end)
+    }
+    stored: dict[int, set[tuple[str, str]]] = {}
+    for r in await conn.fetch(
+        "SELECT idx, key, role FROM event_keys WHERE idx >= $1 AND idx < $2", start, end
+    ):
+        stored.setdefault(r["idx"], set()).add((r["key"], r["role"]))
+    found: list[str | None] = []
+    for r in entries:
+        idx = r["idx"]
+        if r["payload"] is None:
+            continue  # redacted: nothing to re-derive from
+        expected = _expected_keys(bytes(r["payload"]))
+        have = stored.get(idx, set())
+        if expected is None:
+            if idx in indexed or have:
+                found.append(f"entry {idx}: indexed, but its payload is no indexable event")
+            continue
+        if idx not in indexed:
+            found.append(f"entry {idx}: an event missing from the index")
+            continue
+        found.append(_keys_difference(idx, expected, have))
+    return found
+
+
+def _expected_keys(payload: bytes) -> set[tuple[str, str]] | None:
+    """The (key, role) rows the indexer writes for this payload; None if it indexes none."""
+    try:
+        event = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(event, dict) or event.get("type") not in EVENT_TYPES:
+        return None
+    try:
+        parse_time(event.get("eventTime"))
+        return set(keys_of(event))
+    except (ValueError, KeyError, TypeError):
+        return None  # the indexer skips an event it cannot read, as here
+
+
+def _keys_difference(
+    idx: int, expected: set[tuple[str, str]], have: set[tuple[str, str]]
+) -> str | None:
+    if expected == have:
+        return None
+    missing = ", ".join(f"{k} as {r}" for k, r in sorted(expected - have)) or "none"
+    extra = ", ".join(f"{k} as {r}" for k, r in sorted(have - expected)) or "none"
+    return f"entry {idx}: event_keys differ from the event (missing: {missing}; extra: {extra})"

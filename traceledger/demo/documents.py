@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from traceledger.demo.parties import PLACES, Company
+from traceledger.demo.parties import PARTIES, PARTY_NAMES, PLACES, PRODUCTS, Company, Party
 from traceledger.standards import eventhash
 from traceledger.standards.epcis import parse_time, raw_mentions
-from traceledger.standards.gs1 import check_digit
+from traceledger.standards.gs1 import parse_identifier
 
 # Extension fields (ILMD facts CBV has no name for, findings, the confidential-field list).
 NAMESPACE = "https://traceledger.dev/voc/"
+MDA = "urn:epcglobal:cbv:mda#"
+VTYPE = "urn:epcglobal:epcis:vtype:"
 CONTEXT: list[Any] = [
     "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
     {"traceledger": NAMESPACE},
@@ -90,35 +92,78 @@ def bt(kind: str, issuer_gln: str, number: str) -> dict[str, str]:
     return {"type": kind, "bizTransaction": f"urn:epcglobal:cbv:bt:{issuer_gln}:{number}"}
 
 
-def _master_data(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """EPCIS master data naming every location the events mention."""
+def _texts(en: str, zh: str) -> list[dict[str, str]]:
+    return [{"@value": en, "@language": "en"}, {"@value": zh, "@language": "zh"}]
+
+
+def _element(ident: str, en: str, zh: str, *more: tuple[str, str]) -> dict[str, Any]:
+    attributes: list[dict[str, Any]] = [{"id": f"{MDA}name", "attribute": _texts(en, zh)}]
+    attributes += [{"id": f"{MDA}{name}", "attribute": value} for name, value in more]
+    return {"id": ident, "attributes": attributes}
+
+
+def _gtin_class(gtin: str) -> str:
+    """The EPC pattern naming every instance of a GTIN (7-digit company prefixes here)."""
+    return f"urn:epc:idpat:sgtin:{gtin[1:8]}.{gtin[0]}{gtin[8:13]}.*"
+
+
+def _mentioned(events: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[str], list[str]]:
+    """(GLNs of places, party URNs, GTINs) the events name, in order of appearance."""
     glns: list[str] = []
+    parties: list[str] = []
+    gtins: list[str] = []
     for recorded in events:
         for uri, _role, _pointer in raw_mentions(recorded):
-            if uri.startswith("urn:epc:id:sgln:"):
-                cp, ref, _ext = uri.removeprefix("urn:epc:id:sgln:").split(".")
-                gln = cp + ref + check_digit(cp + ref)
-                if gln in PLACES and gln not in glns:
-                    glns.append(gln)
-    elements = [
-        {
-            "id": place(gln)["id"],
-            "attributes": [
-                {"id": "urn:epcglobal:cbv:mda#name", "attribute": PLACES[gln][0]},
-                {"id": "urn:epcglobal:cbv:mda#city", "attribute": PLACES[gln][1]},
-                {"id": "urn:epcglobal:cbv:mda#countryCode", "attribute": PLACES[gln][2]},
-            ],
-        }
-        for gln in glns
+            if not isinstance(uri, str):
+                continue
+            if uri.startswith("urn:epc:id:pgln:"):
+                parties.append(uri)
+                continue
+            key = parse_identifier(uri)
+            if key is not None and key.scheme == "gln":
+                glns.append(key.key)
+            elif key is not None and key.scheme == "gtin":
+                gtins.append(key.key)
+    return glns, parties, gtins
+
+
+def _master_data(events: Iterable[Mapping[str, Any]], signer: Party) -> dict[str, Any]:
+    """EPCIS master data naming, in English and Chinese, every place, party and product the
+    events mention, and the signer's own places and party (the ledger believes a name
+    from the identifier's owner only, so the signer's own are what count)."""
+    company = Company(signer.prefixes[0])
+    glns, parties, gtins = _mentioned(events)
+    glns += [g for g in PLACES if g.startswith(company.prefix)]
+    parties.append(company.party)
+    owners = {Company(p.prefixes[0]).party: p.name for p in PARTIES}
+    locations = [
+        _element(
+            place(g)["id"], *PLACES[g][:2], ("city", PLACES[g][2]), ("countryCode", PLACES[g][3])
+        )
+        for g in dict.fromkeys(glns)
+        if g in PLACES
     ]
-    vocabulary = {"type": "urn:epcglobal:epcis:vtype:BusinessLocation"}
-    return {
-        "epcisMasterData": {"vocabularyList": [{**vocabulary, "vocabularyElementList": elements}]}
-    }
+    named_parties = [
+        _element(urn, *PARTY_NAMES[owners[urn]]) for urn in dict.fromkeys(parties) if urn in owners
+    ]
+    products = [
+        _element(_gtin_class(g), *PRODUCTS[g]) for g in dict.fromkeys(gtins) if g in PRODUCTS
+    ]
+    vocabularies = [
+        {"type": f"{VTYPE}{kind}", "vocabularyElementList": elements}
+        for kind, elements in (
+            ("BusinessLocation", locations),
+            ("Party", named_parties),
+            ("EPCClass", products),
+        )
+        if elements
+    ]
+    return {"epcisMasterData": {"vocabularyList": vocabularies}}
 
 
-def document(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """An EPCIS 2.0 document, created a few minutes after the latest time it reports."""
+def document(events: list[dict[str, Any]], signer: Party) -> dict[str, Any]:
+    """An EPCIS 2.0 document by `signer`, created a few minutes after the latest time it
+    reports, with master data naming what it mentions."""
     times = [parse_time(e["eventTime"]) for e in events]
     times += [
         parse_time(e["errorDeclaration"]["declarationTime"])
@@ -131,7 +176,7 @@ def document(events: list[dict[str, Any]]) -> dict[str, Any]:
         "type": "EPCISDocument",
         "schemaVersion": "2.0",
         "creationDate": stamp(created.astimezone(UTC)).replace("+00:00", "Z"),
-        "epcisHeader": _master_data(events),
+        "epcisHeader": _master_data(events, signer),
         "epcisBody": {"eventList": events},
     }
 

@@ -123,22 +123,63 @@ SR_PLANT = PR.gln("00012")
 DC = DI.gln("00018")
 STORE_1 = R1.gln("00103")
 STORE_LJZ, STORE_ZJ = R2.gln("00207"), R2.gln("00214")
-PLACES: dict[str, tuple[str, str, str]] = {  # GLN -> (name, city, ISO country)
-    NZ_PLANT: ("Canterbury Pastures spray-dryer plant", "Darfield", "NZ"),
-    PORT: ("Yangshan Deep-Water Port inspection site 洋山深水港查验场地", "Shanghai", "CN"),
-    LAB: ("Yangshan port inspection laboratory 洋山口岸检验实验室", "Shanghai", "CN"),
-    DISPOSAL: ("Lingang supervised disposal site 临港监督销毁场所", "Shanghai", "CN"),
-    CIQ_OFFICE: ("Shanghai CIQ Yangshan office 洋山办事处", "Shanghai", "CN"),
-    BONDED: (
-        "Haiyue bonded warehouse, Yangshan bonded port area 洋山保税港区仓库",
+PLACES: dict[str, tuple[str, str, str, str]] = {  # GLN -> (name, 名称, city, ISO country)
+    NZ_PLANT: (
+        "Canterbury Pastures spray-dryer plant",
+        "坎特伯雷牧场喷雾干燥工厂",
+        "Darfield",
+        "NZ",
+    ),
+    PORT: ("Yangshan Deep-Water Port inspection site", "洋山深水港查验场地", "Shanghai", "CN"),
+    LAB: ("Yangshan port inspection laboratory", "洋山口岸检验实验室", "Shanghai", "CN"),
+    DISPOSAL: ("Lingang supervised disposal site", "临港监督销毁场所", "Shanghai", "CN"),
+    CIQ_OFFICE: (
+        "Shanghai CIQ Yangshan office",
+        "上海出入境检验检疫局洋山办事处",
         "Shanghai",
         "CN",
     ),
-    SR_PLANT: ("Shenrun dairy plant, Fengxian 申润乳品奉贤工厂", "Shanghai", "CN"),
-    DC: ("Huadong cold-chain DC, Minhang 华东冷链闵行配送中心", "Shanghai", "CN"),
-    STORE_1: ("Jing'an Fresh Market, West Nanjing Road 南京西路店", "Shanghai", "CN"),
-    STORE_LJZ: ("Pudong Harbour Supermarket, Lujiazui 陆家嘴店", "Shanghai", "CN"),
-    STORE_ZJ: ("Pudong Harbour Supermarket, Zhangjiang 张江店", "Shanghai", "CN"),
+    BONDED: (
+        "Haiyue bonded warehouse, Yangshan bonded port area",
+        "海悦洋山保税港区仓库",
+        "Shanghai",
+        "CN",
+    ),
+    SR_PLANT: ("Shenrun dairy plant, Fengxian", "申润乳品奉贤工厂", "Shanghai", "CN"),
+    DC: ("Huadong cold-chain DC, Minhang", "华东冷链闵行配送中心", "Shanghai", "CN"),
+    STORE_1: (
+        "Jing'an Fresh Market, West Nanjing Road",
+        "静安鲜选超市南京西路店",
+        "Shanghai",
+        "CN",
+    ),
+    STORE_LJZ: ("Pudong Harbour Supermarket, Lujiazui", "浦东港湾超市陆家嘴店", "Shanghai", "CN"),
+    STORE_ZJ: ("Pudong Harbour Supermarket, Zhangjiang", "浦东港湾超市张江店", "Shanghai", "CN"),
+}
+# Each party's own name in English and Chinese, which its documents carry as master data
+# (the registry knows it by `Party.name`).
+PARTY_NAMES: dict[str, tuple[str, str]] = {
+    PRODUCER.name: ("Canterbury Pastures Dairy Ltd", "坎特伯雷牧场乳业有限公司"),
+    IMPORTER.name: ("Shanghai Haiyue Import & Export Co., Ltd.", "上海海悦进出口有限公司"),
+    AUTHORITY.name: (
+        "Shanghai Entry-Exit Inspection and Quarantine, Yangshan",
+        "上海出入境检验检疫局洋山办事处",
+    ),
+    PROCESSOR.name: ("Shanghai Shenrun Dairy Products Co., Ltd.", "上海申润乳品有限公司"),
+    DISTRIBUTOR.name: ("Huadong Cold Chain Distribution Co., Ltd.", "华东冷链配送有限公司"),
+    RETAILER_1.name: ("Jing'an Fresh Market", "静安鲜选超市"),
+    RETAILER_2.name: ("Pudong Harbour Supermarkets", "浦东港湾超市"),
+}
+# Trade items by GTIN: (name, 名称).
+PRODUCTS: dict[str, tuple[str, str]] = {
+    CAN: ("Whole Milk Powder 900 g", "全脂奶粉 900克"),
+    CAN_CASE: ("Whole Milk Powder 900 g, case of 6", "全脂奶粉 900克 (6罐装箱)"),
+    DOMESTIC: ("Whole Milk Powder 25 kg (Heilongjiang milk)", "全脂乳粉 25千克(黑龙江奶源)"),
+    BLEND: ("Formulated Milk Powder for Adults 800 g", "成人调制乳粉 800克"),
+    BLEND_CASE: (
+        "Formulated Milk Powder for Adults 800 g, case of 4",
+        "成人调制乳粉 800克 (4罐装箱)",
+    ),
 }
 
 CERT = "https://certificates.example.org"  # stands in for the issuers' registers

@@ -124,7 +124,7 @@ class Story:
 
     def step(self, party: Party, *events: dict[str, Any]) -> None:
         """Tell one step: a document of `events`, for `party` to sign."""
-        self.steps.append(Step(party.name, document(list(events))))
+        self.steps.append(Step(party.name, document(list(events), party)))
 
 
 def build(now: datetime) -> Scenario:

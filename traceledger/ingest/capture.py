@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from traceledger.accounts import registry
 from traceledger.cpu import CpuPool
-from traceledger.errors import ConfigError
+from traceledger.errors import ConfigError, InvalidEventsError
 from traceledger.ingest.custody import Submission, custody_envelope
 from traceledger.ingest.declarations import check_declared_targets
 from traceledger.ingest.envelopes import parse_envelope
@@ -102,7 +102,12 @@ class CaptureService:
         """Check and hash in a worker process, then append: `document`, or else the
         submitted (media type, bytes)."""
         settings = self._settings
-        signer = Signer(enterprise.name, enterprise.prefixes, enterprise.is_authority)
+        signer = Signer(
+            enterprise.name,
+            enterprise.prefixes,
+            enterprise.is_authority,
+            enterprise.delegated_prefixes,
+        )
         limits = Limits(
             now_utc(),
             settings.max_future_skew,
@@ -125,28 +130,38 @@ class CaptureService:
             Entry(identity, payload, envelope)
             for identity, payload in zip(prepared.identities, prepared.payloads, strict=True)
         ]
-        if prepared.disclosed:
+        if prepared.disclosed:  # the events' entries get version-2 leaves
             entries = [
                 dataclasses.replace(e, salts=salts, commitment=commitment)
                 for e, (salts, commitment) in zip(entries, prepared.disclosed, strict=True)
             ]
+        if prepared.master_data is not None:  # the header's names, after the events
+            if len(entries) >= settings.max_batch_entries:
+                reason = f"at most {settings.max_batch_entries - 1} events with master data"
+                raise InvalidEventsError(
+                    "too many events in one document with master data",
+                    [{"event": None, "pointer": "/epcisHeader", "reason": reason}],
+                )
+            entries.append(Entry(*prepared.master_data, envelope))
+        events = len(prepared.listed)
 
         def build_receipt(appended: list[Appended], tree_size: int) -> bytes:
-            return json.dumps(
-                {
-                    "envelope": envelope_hash.hex(),
-                    "entries": [
-                        {
-                            **item,
-                            "index": a.index,
-                            "status": "duplicate" if a.duplicate else "appended",
-                        }
-                        for item, a in zip(prepared.listed, appended, strict=True)
-                    ],
-                    "treeSize": tree_size,
-                },
-                separators=(",", ":"),
-            ).encode()
+            receipt: dict[str, object] = {
+                "envelope": envelope_hash.hex(),
+                "entries": [
+                    {**item, "index": a.index, "status": _status(a)}
+                    for item, a in zip(prepared.listed, appended[:events], strict=True)
+                ],
+                "treeSize": tree_size,
+            }
+            if len(appended) > events:
+                named = appended[events]
+                receipt["masterData"] = {"index": named.index, "status": _status(named)}
+            return json.dumps(receipt, separators=(",", ":")).encode()
 
         receipt = await self._sequencer.append_envelope(envelope, entries, build_receipt)
-        return Captured(receipt, enterprise.id, len(entries), envelope_hash)
+        return Captured(receipt, enterprise.id, events, envelope_hash)
+
+
+def _status(appended: Appended) -> str:
+    return "duplicate" if appended.duplicate else "appended"

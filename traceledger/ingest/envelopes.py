@@ -13,7 +13,7 @@ import msgpack
 
 from traceledger.errors import MalformedError, UnsupportedMediaError
 from traceledger.ingest.custody import custody_facts
-from traceledger.standards import dsse
+from traceledger.standards import dsse, jsontext
 from traceledger.standards.epcis_xml import document_from_xml
 from traceledger.standards.schemas import SchemaSet
 
@@ -46,7 +46,7 @@ def load_json(data: bytes, what: str) -> object:
     """Parse untrusted JSON; every failure is a MalformedError saying where."""
     prefix = "" if what == "body" else f"{what} "
     try:
-        return json.loads(data, parse_constant=_no_special_floats)
+        return jsontext.loads(data, parse_constant=_no_special_floats)
     except UnicodeDecodeError as exc:
         raise MalformedError(
             f"{what} is not UTF-8: {exc.reason}", position=f"{prefix}byte {exc.start}"

@@ -7,24 +7,28 @@ never skips or doubles an entry, and dropping the tables rebuilds them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
-from traceledger.errors import IdentifierError, MalformedError
+from traceledger.accounts import registry
+from traceledger.cpu import CpuPool
+from traceledger.errors import MalformedError
 from traceledger.ingest.custody import custody_facts
 from traceledger.ingest.envelopes import stored_envelope
-from traceledger.standards import cbv
-from traceledger.standards.epcis import EVENT_TYPES, ilmd_fact, parse_time, raw_mentions
+from traceledger.standards import cbv, jsontext
+from traceledger.standards.epcis import EVENT_TYPES, parse_time, raw_mentions
 from traceledger.standards.eventhash import hash_id_verified
-from traceledger.standards.gs1 import GS1Key, parse_identifier
 from traceledger.store.conn import Conn
 from traceledger.store.leader import LeaderTask
 from traceledger.store.locks import Lock
+from traceledger.trust.claims import index_key, lot_member_keys
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,11 @@ class IndexedEvent:
     keys: list[tuple[str, int, str]]
     event_id: str
     declaration: bool
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Thousands cross from the worker processes each chunk: a plain constructor call
+        # pickles several times faster than a slotted dataclass's state.
+        return (IndexedEvent, (self.row, self.keys, self.event_id, self.declaration))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +60,6 @@ class Submitter:
 _NOBODY = Submitter(None)
 
 
-def index_key(uri: str) -> str:
-    """The event_keys key for an identifier: its GS1 key, else the URI as written."""
-    try:
-        key = parse_identifier(uri)
-    except IdentifierError:
-        return uri
-    return key.item_key().canonical() if key is not None else uri
-
-
 def _place(event: Mapping[str, Any], field: str) -> str | None:
     place = event.get(field)
     if isinstance(place, Mapping) and isinstance(place.get("id"), str):
@@ -68,26 +68,9 @@ def _place(event: Mapping[str, Any], field: str) -> str | None:
 
 
 def lot_members(idx: int, event: Mapping[str, Any]) -> set[tuple[str, int, str]]:
-    """(lot key, idx, "lotMember") when an event creates serials of a lot named in its ILMD.
-
-    A serial's EPC does not carry its lot; the creating event's ILMD does. Indexing the
-    link lets a recall or forward trace of a lot reach every serial made in it.
-    """
-    lot = ilmd_fact(event.get("ilmd"), "lotNumber")
-    creates = ("epc",) if event.get("action") == "ADD" else ("output",)
-    if not isinstance(lot, str) or event.get("type") not in ("ObjectEvent", "TransformationEvent"):
-        return set()
-    found = set()
-    for uri, role, _ in raw_mentions(event):
-        if role not in creates or not isinstance(uri, str):
-            continue
-        try:
-            key = parse_identifier(uri)
-        except IdentifierError:
-            continue
-        if key is not None and key.scheme == "gtin" and key.serial is not None:
-            found.add((GS1Key("gtin", key.key, lot=lot).canonical(), idx, "lotMember"))
-    return found
+    """(lot key, idx, "lotMember") for each lot whose serials the event creates (see
+    traceledger/trust/claims.py `lot_member_keys`)."""
+    return {(lot, idx, "lotMember") for lot in lot_member_keys(event)}
 
 
 def index_event(
@@ -107,7 +90,7 @@ def index_event(
         idx,
         event_id,
         str(event["type"]),
-        parse_time(event.get("eventTime")),
+        _utc(parse_time(event.get("eventTime"))),
         event.get("action"),
         cbv.normalized_or_raw("bizStep", event.get("bizStep")),
         cbv.normalized_or_raw("disposition", event.get("disposition")),
@@ -119,6 +102,15 @@ def index_event(
         _verified(idx, event_id, identity, declaration, submitter),
     )
     return IndexedEvent(row, keys, event_id, declaration)
+
+
+def _utc(moment: datetime) -> datetime:
+    """The same instant in UTC: every row then shares one time zone object, which pickles
+    once per chunk instead of once per row (the database keeps UTC anyway)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # out of range once in UTC: as written
+        return moment
 
 
 def _verified(
@@ -153,10 +145,17 @@ class Indexer:
         *,
         others: Sequence[OtherEntryIndexer] = (),
         interval: float = 0.2,
-        chunk: int = 5000,
+        chunk: int = 1000,
+        cpu: CpuPool | None = None,
+        slice_size: int = 500,
     ) -> None:
         self._pool = pool
+        # What the event loop does per chunk (read the rows, write them with COPY) runs
+        # without a pause: 5,000 entries held it for tens of milliseconds.
         self._chunk = chunk
+        # Where payloads are parsed and their rows derived (inline without a pool).
+        self._cpu = cpu or CpuPool(0)
+        self._slice = slice_size
         self._others = tuple(others)
         self.task = LeaderTask(pool, "indexer", Lock.INDEXER, interval, self.index_once)
 
@@ -175,29 +174,60 @@ class Indexer:
             submitters = await _submitters(
                 conn, {bytes(r["envelope_hash"]) for r in rows if r["envelope_hash"] is not None}
             )
-            indexed: list[IndexedEvent] = []
+            work = []
             for r in rows:
                 env = r["envelope_hash"]
                 submitter = submitters.get(bytes(env), _NOBODY) if env is not None else _NOBODY
-                event = _as_event(r["payload"])
-                if event is None:  # not an EPCIS event: maybe a risk catalog version
+                work.append((r["idx"], r["payload"], bytes(r["identity"]), submitter))
+            indexed: list[IndexedEvent] = []
+            for (idx, payload, _, submitter), outcome in zip(
+                work, await self._indexed(work), strict=True
+            ):
+                if isinstance(outcome, IndexedEvent):
+                    indexed.append(outcome)
+                elif outcome is None:  # not an EPCIS event: maybe a risk catalog version
                     for index_other in self._others:
-                        await index_other(conn, r["idx"], r["payload"], submitter.enterprise_id)
-                    continue
-                try:
-                    indexed.append(index_event(r["idx"], event, bytes(r["identity"]), submitter))
-                except (ValueError, KeyError, TypeError) as exc:
-                    log.warning("entry %d is not an indexable event: %s", r["idx"], exc)
+                        await index_other(conn, idx, payload, submitter.enterprise_id)
+                else:
+                    log.warning("entry %d is not an indexable event: %s", idx, outcome)
             await _store(conn, indexed, submitters)
             await conn.execute("UPDATE index_state SET next_idx = $1", rows[-1]["idx"] + 1)
             return len(rows) == self._chunk
+
+    async def _indexed(self, work: list[ToIndex]) -> list[IndexedEvent | str | None]:
+        """index_entries over `work`, in slices spread over the worker processes: parsing
+        thousands of payloads on the event loop would hold up every request meanwhile."""
+        step = self._slice
+        slices = [work[i : i + step] for i in range(0, len(work), step)]
+        done = await asyncio.gather(*(self._cpu.run(index_entries, part) for part in slices))
+        return [outcome for part in done for outcome in part]
+
+
+# (log index, payload, identity, who sent it): what index_entries reads of one entry.
+ToIndex = tuple[int, bytes | None, bytes, Submitter]
+
+
+def index_entries(work: list[ToIndex]) -> list[IndexedEvent | str | None]:
+    """For each entry its index rows, None when it is no EPCIS event (a risk catalog
+    version, a redacted payload), or why it cannot be indexed. Pure: runs in a worker."""
+    out: list[IndexedEvent | str | None] = []
+    for idx, payload, identity, submitter in work:
+        event = _as_event(payload)
+        if event is None:
+            out.append(None)
+            continue
+        try:
+            out.append(index_event(idx, event, identity, submitter))
+        except (ValueError, KeyError, TypeError) as exc:
+            out.append(str(exc))
+    return out
 
 
 def _as_event(payload: bytes | None) -> Mapping[str, Any] | None:
     if payload is None:
         return None  # redacted
     try:
-        event = json.loads(payload)
+        event = jsontext.loads(payload)
     except (ValueError, UnicodeDecodeError):
         return None
     if isinstance(event, dict) and event.get("type") in EVENT_TYPES:
@@ -206,8 +236,8 @@ def _as_event(payload: bytes | None) -> Mapping[str, Any] | None:
 
 
 async def _submitters(conn: Conn, envelope_hashes: set[bytes]) -> dict[bytes, Submitter]:
-    """Who sent each envelope: the first registered key that signed it, or, for a custody
-    envelope, the enterprise the ledger took the submission from."""
+    """Who sent each envelope: the enterprise of the first registered key whose signature
+    verifies, or, for a custody envelope, the one the ledger took the submission from."""
     if not envelope_hashes:
         return {}
     found: dict[bytes, tuple[int | None, str, frozenset[int]]] = {}
@@ -224,13 +254,11 @@ async def _submitters(conn: Conn, envelope_hashes: set[bytes]) -> dict[bytes, Su
             log.warning("envelope %s is unreadable; its events get no signer", row["hash"].hex())
             continue
         custody = custody_facts(envelope)
+        enterprise: int | None
         if custody is not None:
             enterprise, how = custody.enterprise_id, custody.submitted_with
         else:
-            enterprise = await conn.fetchval(
-                "SELECT enterprise_id FROM enterprise_keys WHERE key_id = ANY($1::text[]) LIMIT 1",
-                [s.keyid for s in envelope.signatures],
-            )
+            enterprise = await registry.signing_enterprise(conn, envelope)
             how = "dsse"
         found[bytes(row["hash"])] = (enterprise, how, _unverified(row["receipt"]))
     authorities = {

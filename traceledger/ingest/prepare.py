@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from traceledger.errors import (
     UnsupportedMediaError,
 )
 from traceledger.ingest.envelopes import parse_payload
+from traceledger.ingest.masterdata import header_entry
 from traceledger.standards import eventhash
 from traceledger.standards.documents import EventDocument, event_document
 from traceledger.standards.epcis import authorization_errors, check_event
@@ -42,6 +43,8 @@ class Signer:
     name: str
     prefixes: tuple[str, ...]
     is_authority: bool
+    # Other owners' prefixes it may create goods under (`traceledger enterprise delegate`).
+    delegated: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,8 @@ class Prepared:
     listed: list[dict[str, object]]  # eventID, and eventIDVerified when it is a hash ID
     declared: dict[int, str]  # error declarations: event position -> the eventID named
     events_pointer: str
+    # The header's master data as one more entry: (identity, payload), or None.
+    master_data: tuple[bytes, bytes] | None = None
     # With selective disclosure: per event, its fields' salts and the leaf's commitment.
     disclosed: list[tuple[bytes, bytes]] = field(default_factory=list)
 
@@ -112,7 +117,9 @@ def prepare(
         return Refused("media", str(exc))
     except MalformedError as exc:
         return Refused("malformed", str(exc), position=exc.position)
-    prepared = _entries(shaped, events)
+    prepared = replace(
+        _entries(shaped, events), master_data=header_entry(shaped.document, signer.name)
+    )
     if limits.disclose:  # the stored event: as sent, with the eventID it is stored under
         prepared.disclosed.extend(
             salt_event({**e, "eventID": item["eventID"]})
@@ -146,7 +153,9 @@ def _checked(shaped: EventDocument, signer: Signer, limits: Limits) -> list[Mapp
         )
         problems += errors
         if checked is not None:
-            forbidden += authorization_errors(checked, i, signer.prefixes, signer.is_authority)
+            forbidden += authorization_errors(
+                checked, i, signer.prefixes, signer.is_authority, signer.delegated
+            )
     if problems:
         problems.sort(key=lambda p: (p.event if p.event is not None else -1, p.pointer))
         raise InvalidEventsError(

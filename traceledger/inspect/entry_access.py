@@ -7,6 +7,9 @@ goes only to
 - an enterprise whose goods the event names, in a goods role (traceledger/trust/roles.py
   WHAT): an event naming its lot as a place or a party is not about its goods.
 An entry not yet indexed has no known signer or goods: until it is, only officials read it.
+A master data entry (the names a document's header gives places and products, which
+pages show to anyone) is a public statement: its payload is public, its envelope (the
+whole signed document, events included) is not.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ async def body_access(conn: Conn, index: int, access: AccessToken | None) -> str
         return None
     viewer = await viewer_for(conn, access.enterprise_id)
     row = await conn.fetchrow(
-        "SELECT COALESCE(e.enterprise_id, c.signer) AS signer,"
+        "SELECT COALESCE(e.enterprise_id, c.signer,"
+        " (SELECT min(m.signer) FROM master_data m WHERE m.idx = n.idx)) AS signer,"
         " EXISTS (SELECT 1 FROM event_keys k WHERE k.idx = $1"
         "         AND k.role = ANY($2::text[]) AND k.key LIKE ANY($3::text[])) AS owns"
         " FROM entries n LEFT JOIN events e ON e.idx = n.idx"
@@ -44,3 +48,11 @@ async def body_access(conn: Conn, index: int, access: AccessToken | None) -> str
     if row["signer"] is not None and row["signer"] == access.enterprise_id:
         return SIGNER
     return GOODS_OWNER if row["owns"] else None
+
+
+async def public_statement(conn: Conn, index: int) -> bool:
+    """Whether entry `index` states master data (names anyone may check a page against)."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM master_data WHERE idx = $1)", index
+    )
+    return found

@@ -18,7 +18,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -27,19 +27,23 @@ import asyncpg
 
 from traceledger.errors import IdentifierError, NotFoundError, RangeError, TraceledgerError
 from traceledger.ingest.envelopes import stored_document
+from traceledger.inspect.holding import Custody, parties_for
 from traceledger.inspect.visibility import Viewer, shown_event
 from traceledger.log.reader import LogReader
 from traceledger.lookup.history import HistoryService
-from traceledger.lookup.walk import BEGINNING, FOREVER, MAX_DEPTH, events_naming
+from traceledger.lookup.names import read_names
+from traceledger.lookup.walk import BEGINNING, FOREVER, MAX_DEPTH, EventRow, events_naming
 from traceledger.lookup.walk import MAX_EVENTS as HISTORY_LIMIT
 from traceledger.standards import cbv
 from traceledger.standards.epcis import ilmd_fact
 from traceledger.standards.eventhash import document_context
 from traceledger.standards.gs1 import GS1Key, parse_identifier
+from traceledger.trust.roles import WHAT
 
 log = logging.getLogger(__name__)
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+TRACELEDGER_NS = "https://traceledger.dev/voc/"  # our own terms (as the demo declares them)
 MAX_EXPORT_EVENTS = 10_000  # one EPCIS document; our own capture takes at most this many
 CSV_COLUMNS = (
     "event_index",
@@ -119,6 +123,9 @@ class LotExport:
     names: dict[int, str]  # enterprise id -> name
     serial_lots: dict[str, str]  # serial key -> lot, for serials whose EPC carries no lot
     location_owners: dict[str, str] = field(default_factory=dict)  # GLN -> enterprise name
+    # For officials: claims about the lot the trust rules do not believe (left out of the
+    # events), each with the rule it broke.
+    not_believed: list[dict[str, Any]] = field(default_factory=list)
 
 
 def may_export(viewer: Viewer, key: GS1Key) -> bool:
@@ -145,10 +152,27 @@ class ExportService:
         if len(history["events"]) + history["pending"] >= HISTORY_LIMIT:
             raise _too_many(key)  # the history stopped short: never export part of it
         size: int = history["treeSize"] or (await self._reader.checkpoint()).size
-        wanted = {int(e["index"]) for e in history["events"]}
+        # The history follows the goods and believes what the trust rules believe; what
+        # it lists for inspectors but does not believe is left out, and named apart.
+        wanted = {int(e["index"]) for e in history["events"] if e.get("entitled", True) is True}
+        refused = {
+            int(e["index"]): {"rule": e.get("rule"), "reason": e.get("reason")}
+            for e in history["events"]
+            if e.get("entitled", True) is not True
+        }
         async with self._pool.acquire() as conn:
-            serial_lots = await _serials_of_lot(conn, key)
-            wanted |= {i for i in await _serial_events(conn, set(serial_lots)) if i < size}
+            serial_lots = await _serial_lots(conn, key)
+            # Twice, as the history walks: gather every claim, judge them, then follow
+            # believed ones only (a packing not believed carries nothing into a pallet).
+            rows = await _serial_events(conn, set(serial_lots), size)
+            custody = Custody.of(rows.values(), await parties_for(conn, rows.values()))
+            wanted |= set(await _serial_events(conn, set(serial_lots), size, custody.about))
+            refused |= {
+                i: {"rule": v.rule, "reason": v.reason}
+                for i in rows
+                if i not in wanted and (v := custody.verdict(i)).rule is not None
+            }
+            refused = {i: why for i, why in refused.items() if i not in wanted}
             if len(wanted) > MAX_EXPORT_EVENTS:
                 raise _too_many(key)
             events = await _stored_events(conn, sorted(wanted), viewer)
@@ -161,9 +185,13 @@ class ExportService:
                     "SELECT id, name FROM enterprises WHERE id = ANY($1::bigint[])", list(ids)
                 )
             }
-            owners = await _location_owners(conn, _locations(e.event for e in events))
+            glns = _locations(e.event for e in events)
+            owners = await _location_owners(conn, glns) | await _location_names(conn, glns)
+        not_believed = (
+            [{"index": i} | refused[i] for i in sorted(refused)] if viewer.sees_everything() else []
+        )
         events.sort(key=lambda e: (e.event_time, e.idx))
-        return LotExport(key, events, names, serial_lots, owners)
+        return LotExport(key, events, names, serial_lots, owners, not_believed)
 
 
 def _too_many(key: GS1Key) -> RangeError:
@@ -173,7 +201,7 @@ def _too_many(key: GS1Key) -> RangeError:
     )
 
 
-async def _serials_of_lot(conn: Any, key: GS1Key) -> dict[str, str]:
+async def _serial_lots(conn: Any, key: GS1Key) -> dict[str, str]:
     """Serial keys made in this lot (the creating event names the lot in its ILMD)."""
     if key.level != "lot" or key.lot is None:
         return {}
@@ -197,25 +225,32 @@ class _Window:
     inside: set[str] = field(default_factory=set)  # for a container: what it holds
 
 
-async def _serial_events(conn: Any, serials: set[str]) -> set[int]:
-    """Events naming the serials, and their containers' events while a serial was inside
-    (from the AggregationEvent that packed it to the one that unpacked it)."""
+async def _serial_events(
+    conn: Any, serials: set[str], size: int, believed: Callable[[int, str], bool] | None = None
+) -> dict[int, EventRow]:
+    """Events below `size` naming the serials as goods, and their containers' events while
+    a serial was inside (from the AggregationEvent that packed it to the one that
+    unpacked it); with `believed`, following those claims only."""
     frontier = {s: _Window(BEGINNING, FOREVER) for s in serials}
     seen: dict[str, _Window] = {}
-    found: set[int] = set()
+    found: dict[int, EventRow] = {}
     for _ in range(MAX_DEPTH):
         if not frontier or len(found) > MAX_EXPORT_EVENTS:
             break
         seen.update(frontier)
         following: dict[str, _Window] = {}
         for row in await events_naming(conn, list(frontier), MAX_EXPORT_EVENTS + 1):
+            if row.idx >= size:
+                continue
             for k, role in row.keys:  # rows come in time order: an ADD before its DELETE
                 window = seen.get(k)
-                if window is None or role == "lotMember":
-                    continue  # lotMember: the event made the lot's serials, already known
+                if window is None or role not in WHAT:
+                    continue  # a place or a party; lotMember: made the lot's serials, known
+                if believed is not None and not believed(row.idx, k):
+                    continue
                 if not window.since <= row.event_time <= window.until:
                     continue
-                found.add(row.idx)
+                found[row.idx] = row
                 parent = next((p for p, r in row.keys if r == "parent"), None)
                 if row.event_type != "AggregationEvent" or role != "child" or parent is None:
                     continue
@@ -300,6 +335,18 @@ async def _location_owners(conn: Any, glns: set[str]) -> dict[str, str]:
     return owners
 
 
+async def _location_names(conn: Any, glns: set[str]) -> dict[str, str]:
+    """Each location's name from master data (English, else any), where it has one."""
+    found = await read_names(conn, [f"414/{g}" for g in glns])
+    names = {}
+    for key, entry in found.items():
+        said = entry.get("name") or {}
+        name = said.get("en") or said.get("") or next(iter(said.values()), None)
+        if name:
+            names[key.removeprefix("414/")] = name
+    return names
+
+
 # ---------------------------------------------------------------------------------------------
 # EPCIS 2.0 JSON-LD
 
@@ -316,6 +363,8 @@ def epcis_document(export: LotExport, now: datetime | None = None) -> dict[str, 
                 # name, so the expanded names (and so the event hash) stay the same.
                 renames[prefix] = _alias(prefixes, prefix, iri)
         events.append(_renamed(item.event, renames) if renames else item.event)
+    if export.not_believed:
+        prefixes.setdefault("traceledger", TRACELEDGER_NS)
     created = (now or datetime.now(UTC)).astimezone(UTC)
     context: list[Any] = [EPCIS_CONTEXT]
     if prefixes:
@@ -326,7 +375,10 @@ def epcis_document(export: LotExport, now: datetime | None = None) -> dict[str, 
         "schemaVersion": "2.0",
         "creationDate": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "epcisBody": {"eventList": events},
-    }
+    } | (
+        # Kept out of the event list (each event there is exactly as captured).
+        {"traceledger:notBelieved": export.not_believed} if export.not_believed else {}
+    )
 
 
 def _alias(prefixes: dict[str, str], prefix: str, iri: str) -> str:

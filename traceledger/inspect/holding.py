@@ -1,25 +1,33 @@
-"""Who holds goods now, as the recorded events tell: the "holders" of a forward trace and
-the enterprises a recall notice goes to.
+"""Who holds goods now, as the log tells: the "holders" of a forward trace and the
+enterprises a recall notice goes to.
 
-An enterprise holds an identifier once it records receiving it (or an arrival, an
-acceptance, storing it...) and until it records shipping it on, selling, dispensing,
-decommissioning or destroying it. Several enterprises may hold parts of one lot at once.
-
-TODO(issue 11): custody "by the log" is decided by the trust package
-(traceledger/trust/). Once it is merged, `holdings` asks it instead; the forward trace and
-recall notices call nothing else to learn who holds what.
+Custody is gained the way the trust rules say (traceledger/trust/rules.py): by a believed
+receipt (the goods received and whatever was packed in them) or by being the destination
+of a shipment by their holder (what that holder held). It is lost when the holder records
+the goods leaving it (shipped on, sold, dispensed, decommissioned or destroyed), by a
+claim the rules believe. Several enterprises may hold parts of one lot at once; a
+serialized item or a container is in one place at a time. Claims the rules do not believe
+(a competitor "receiving" nothing it was sent is still believed as its own account, but
+destroying or packing goods it never held is not) move nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from traceledger.lookup.history import EventRow
+from traceledger.accounts.parties import load_parties
+from traceledger.lookup.walk import EventRow
 from traceledger.standards.gs1 import parse_index_key
+from traceledger.store.conn import Conn
+from traceledger.trust import rules
+from traceledger.trust.claims import Claim
+from traceledger.trust.parties import Party
+from traceledger.trust.roles import WHAT
+from traceledger.trust.rules import Judge, Verdict
 
-# Steps after which the goods are no longer where they were received.
+# Steps after which the goods are no longer with the one who recorded them.
 LEAVING_STEPS = frozenset(
     {
         "shipping",
@@ -33,28 +41,16 @@ LEAVING_STEPS = frozenset(
     }
 )
 LEAVING_DISPOSITIONS = frozenset({"destroyed", "retail_sold", "dispensed"})
-RECEIVING_STEPS = frozenset(
-    {"receiving", "arriving", "accepting", "storing", "stocking", "unloading"}
-)
-# Roles in which an event is about the goods themselves (not a place or a party).
-ITEM_ROLES = frozenset(
-    {
-        "epc",
-        "class",
-        "parent",
-        "child",
-        "childClass",
-        "input",
-        "inputClass",
-        "output",
-        "outputClass",
-    }
-)
+# What the trust rules count as receiving; the roles in which an event names goods.
+RECEIVING_STEPS = rules.RECEIVING_STEPS
+ITEM_ROLES = WHAT
+NOT_JUDGED = Verdict(False, rules.UNSIGNED, "not judged")
 
 
 @dataclass(frozen=True, slots=True)
 class Holding:
-    """`enterprise_id` has held `key` since the receiving event `received`."""
+    """`enterprise_id` has held `key` since the event `received` gave it custody (its own
+    receipt, or a shipment naming it the destination)."""
 
     enterprise_id: int
     key: str
@@ -63,6 +59,11 @@ class Holding:
     @property
     def since(self) -> datetime:
         return self.received.event_time
+
+
+def claim_of(row: EventRow) -> Claim:
+    """The claim an indexed event makes (events of the current log: ids are indexes)."""
+    return row.claim(row.idx, row.enterprise_id, row.corrects)
 
 
 def _leaves(row: EventRow) -> bool:
@@ -76,67 +77,126 @@ def _one_thing(key: str) -> bool:
     return parsed is None or parsed.level == "instance"
 
 
-class _Custody:
-    """The holders of each key and what each container holds, event by event."""
+@dataclass(slots=True)
+class Custody:
+    """Claims judged in time order (trust rules), and who holds what after them."""
 
-    def __init__(self) -> None:
-        self.held: dict[str, dict[int, EventRow]] = {}  # key -> enterprise -> receipt
-        self.packed: dict[str, set[str]] = {}  # container -> keys packed in it
+    verdicts: dict[Hashable, Verdict] = field(default_factory=dict)
+    held: dict[str, dict[int, EventRow]] = field(default_factory=dict)  # key -> party -> event
 
-    def inside(self, keys: list[str]) -> set[str]:
-        """The keys and everything packed in them, however deep."""
-        found, todo = set(), list(keys)
-        while todo:
-            key = todo.pop()
-            if key not in found:
-                found.add(key)
-                todo += self.packed.get(key, ())
-        return found
+    @classmethod
+    def of(cls, events: Iterable[EventRow], parties: Mapping[int, Party]) -> Custody:
+        rows = sorted(events, key=lambda r: (r.event_time, r.idx))
+        # An error declaration and the event it retracts move nothing (the index links a
+        # declaration only to its own signer's events, or an authority's to anyone's: the
+        # trust rule for corrections); a corrective event, captured as any other, speaks.
+        erroneous = {r.corrects for r in rows if r.corrects is not None}
+        judge = Judge(parties)
+        custody = cls(judge.verdicts)
+        for row in rows:
+            verdict = judge.judge(claim_of(row))
+            if verdict.believed and not row.declaration and row.idx not in erroneous:
+                custody._record(row, judge, verdict.refused)
+        return custody
 
-    def record(self, row: EventRow, goods: list[str], enterprise: int) -> None:
-        if row.event_type == "AggregationEvent" and row.action in ("ADD", "DELETE"):
-            for parent in (k for k, r in row.keys if r == "parent"):
-                children = {k for k, r in row.keys if r in ("child", "childClass")}
-                inside = self.packed.setdefault(parent, set())
-                inside |= children if row.action == "ADD" else set()
-                inside -= children if row.action == "DELETE" else set()
-        if _leaves(row):
-            for key in self.inside(goods):
+    def verdict(self, idx: int) -> Verdict:
+        return self.verdicts.get(idx, NOT_JUDGED)
+
+    def believed(self, idx: int) -> bool:
+        return self.verdict(idx).believed
+
+    def about(self, idx: int, key: str) -> bool:
+        """Whether the claim is believed about the goods `key` (a custody claim is believed
+        about the goods its signer held only)."""
+        return self.verdict(idx).about(key)
+
+    def _record(self, row: EventRow, judge: Judge, refused: frozenset[str]) -> None:
+        if _leaves(row) and row.enterprise_id is not None:
+            goods = [k for k, role in row.keys if role in WHAT and k not in refused]
+            for key in judge.custody.within(goods):
                 holders = self.held.get(key, {})
                 if _one_thing(key):
                     holders.clear()
                 else:
-                    holders.pop(enterprise, None)
-        elif row.biz_step in RECEIVING_STEPS:
-            for key in goods:
+                    holders.pop(row.enterprise_id, None)
+        for party, keys in judge.moved.items():
+            for key in keys:
                 if _one_thing(key):
-                    self.held[key] = {enterprise: row}
+                    self.held[key] = {party: row}
                 else:
-                    self.held.setdefault(key, {}).setdefault(enterprise, row)
+                    self.held.setdefault(key, {}).setdefault(party, row)
+
+    def holdings(self, keys: set[str]) -> list[Holding]:
+        """Who holds which of `keys`, oldest holding first."""
+        found = [
+            Holding(party, key, row)
+            for key, holders in self.held.items()
+            if key in keys
+            for party, row in holders.items()
+        ]
+        return sorted(found, key=lambda h: (h.since, h.key, h.enterprise_id))
 
 
-def holdings(events: Iterable[EventRow], keys: set[str]) -> list[Holding]:
-    """Who holds which of `keys`, from the events naming them (any order), oldest holding
-    first. Only receiving and leaving events move custody: a recall, an inspection or a
-    hold says nothing about where goods are. A serialized item or container has one
-    holder, its last receiver until anyone records it leaving (shipped, sold, destroyed);
-    a lot may have many, each until it records the lot leaving itself. Shipping a
-    container ships what was packed in it. Events without a registered signer say
-    nothing about custody."""
-    rows = sorted(events, key=lambda r: (r.event_time, r.idx))
-    # An error declaration and the event it declares wrong say nothing; a corrective
-    # event, captured as any other, speaks for them.
-    erroneous = {r.corrects for r in rows if r.corrects is not None}
-    custody = _Custody()
+def holdings(
+    events: Iterable[EventRow], keys: set[str], parties: Mapping[int, Party]
+) -> list[Holding]:
+    """Who holds which of `keys`, from the events naming them (any order)."""
+    return Custody.of(events, parties).holdings(keys)
+
+
+async def parties_for(conn: Conn, events: Iterable[EventRow]) -> dict[int, Party]:
+    """The parties custody is judged for: every signer, and every registered enterprise a
+    shipment names as its destination (it holds what it was sent before it says so)."""
+    rows = list(events)
+    ids = {r.enterprise_id for r in rows if r.enterprise_id is not None}
+    candidates: set[str] = set()
     for row in rows:
-        if row.enterprise_id is None or row.corrects is not None or row.idx in erroneous:
-            continue
-        goods = [k for k, role in row.keys if role in ITEM_ROLES]
-        custody.record(row, goods, row.enterprise_id)
-    found = [
-        Holding(enterprise, key, row)
-        for key, holders in custody.held.items()
-        if key in keys
-        for enterprise, row in holders.items()
-    ]
-    return sorted(found, key=lambda h: (h.since, h.key, h.enterprise_id))
+        for key, role in row.keys:
+            parsed = parse_index_key(key) if role == "destination" else None
+            if parsed is not None:
+                # A company prefix starts at the key's first or second digit (indicator).
+                digits = parsed.key
+                candidates |= {digits[s:e] for s in (0, 1) for e in range(s + 4, s + 13)}
+    if candidates:
+        found = await conn.fetch(
+            "SELECT DISTINCT enterprise_id FROM enterprise_prefixes WHERE prefix = ANY($1::text[])",
+            sorted(candidates),
+        )
+        ids |= {r["enterprise_id"] for r in found}
+    return await load_parties(conn, ids)
+
+
+def custody_gained(
+    events: Iterable[EventRow], parties: Mapping[int, Party], party: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    """From which log index on `party` held each key by the trust rules (its own
+    receipts, shipments by a holder naming it the destination), with whatever was packed
+    in it; and the lots of what it held, from the same indexes (a recall of a lot is
+    about its serials). Log order, not event time: a receipt's eventTime is its signer's
+    word, and a backdated one must not open what was logged before it."""
+    judge = Judge(parties)
+    held: dict[str, int] = {}
+    for row in sorted(events, key=lambda r: (r.event_time, r.idx)):
+        judge.judge(claim_of(row))
+        for key in judge.moved.get(party, ()):
+            _earliest(held, key, row.idx)
+    custody = judge.custody
+    lots: dict[str, int] = {}
+    for key, since in list(held.items()):
+        for inside in custody.within([key]):
+            _earliest(held, inside, since)
+            for lot in (custody.lot_of.get(inside), _lot_key(inside)):
+                if lot is not None:
+                    _earliest(lots, lot, since)
+    return held, lots
+
+
+def _earliest(found: dict[str, int], key: str, since: int) -> None:
+    if key not in found or found[key] > since:
+        found[key] = since
+
+
+def _lot_key(key: str) -> str | None:
+    parsed = parse_index_key(key)
+    lot = parsed.lot_key() if parsed is not None else None
+    return lot.canonical() if lot is not None else None

@@ -31,10 +31,11 @@ from traceledger.log.reader import LogReader
 from traceledger.standards.epcis import utc_iso
 from traceledger.standards.gs1 import parse_index_key
 from traceledger.store.conn import Conn
+from traceledger.trust.roles import WHAT
 
 KINDS = ("recalled", "non_conformant")
 # The roles in which a recall or verdict names the goods it is about.
-RECALLED_ROLES = ("epc", "class")
+RECALLED_ROLES = tuple(sorted(WHAT))
 NOTICE_TYPE = "RecallNotice"
 
 

@@ -9,7 +9,7 @@ visit a key twice, so cyclic or malicious data cannot make them loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +17,11 @@ import asyncpg
 
 from traceledger.errors import NotFoundError, RangeError
 from traceledger.inspect.catalogs.matching import catalog_hits
-from traceledger.inspect.holding import ITEM_ROLES, RECEIVING_STEPS, Holding, holdings
+from traceledger.inspect.entitlement import recalls_in_force
+from traceledger.inspect.holding import RECEIVING_STEPS, Custody, Holding, parties_for
 from traceledger.lookup.history import EventRow, HistoryService, events_naming
 from traceledger.standards.gs1 import GS1Key, parse_index_key
+from traceledger.trust.roles import WHAT
 
 MAX_DEPTH = 6
 MAX_KEYS = 20_000  # a trace answer never grows beyond this many identifiers
@@ -54,7 +56,10 @@ class TraceService:
         history = await self._history.history(key, inspector=True)
         nodes: dict[str, dict[str, Any]] = {}
         edges: list[dict[str, Any]] = []
-        for event in history["events"]:
+        # Inspector histories also list claims the trust rules do not believe: they are
+        # shown apart, with the rule each broke, and never shape the graph.
+        believed = [e for e in history["events"] if e.get("entitled", True) is True]
+        for event in believed:
             node_key = event["via"] or history["identifier"]["key"]
             node = nodes.setdefault(
                 node_key,
@@ -137,6 +142,22 @@ class TraceService:
             "edges": unique_edges,
             # High-risk and port special-control catalog entries any node matches.
             "catalogHits": hits,
+            "notBelieved": [
+                {
+                    "index": e["index"],
+                    "eventTime": e["eventTime"],
+                    "by": (e["who"] or {}).get("name"),
+                    "relation": e["relation"],
+                    "via": e["via"],
+                    "disposition": e["disposition"],
+                    "bizStep": e["bizStep"],
+                    "rule": e.get("rule"),
+                    "reason": e.get("reason"),
+                }
+                for e in history["events"]
+                if e.get("entitled", True) is not True
+            ],
+            "truncated": history.get("truncated", False),
             "treeSize": history["treeSize"],
             "checkpoint": history["checkpoint"],
         }
@@ -145,26 +166,22 @@ class TraceService:
         """Everything downstream of a lot or item, and who received and still holds it."""
         async with self._pool.acquire() as conn:
             scope = await forward_scope(conn, key, depth)
-            names = await _names(conn, {r.enterprise_id for r in scope.events.values()})
+            signers = {r.enterprise_id for r in scope.events.values()}
+            signers |= {r.enterprise_id for r in scope.unbelieved.values()}
+            signers |= {h.enterprise_id for h in scope.holdings()}
+            names = await _names(conn, signers)
         return _forward_answer(scope, names)
 
-    async def recalls(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Recall events still in force, newest first, each with its forward-trace scope."""
+    async def recalls(self, limit: int = 50) -> dict[str, Any]:
+        """Recalls in force whose signer was entitled (the goods' owner or an authority),
+        newest first, each with its forward-trace scope; apart, recalls the trust rules do
+        not believe, with the rule each broke (they reach nobody)."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT e.idx, e.event_time, en.name,"
-                " array_agg(k.key) FILTER (WHERE k.role IN ('epc', 'class')) AS keys"
-                " FROM events e JOIN event_keys k USING (idx)"
-                " LEFT JOIN enterprises en ON en.id = e.enterprise_id"
-                " WHERE e.disposition = 'recalled' AND e.corrects IS NULL"
-                " AND NOT EXISTS (SELECT 1 FROM events d WHERE d.corrects = e.idx)"
-                " GROUP BY e.idx, en.name ORDER BY e.event_time DESC LIMIT $1",
-                limit,
-            )
+            believed, refused = await recalls_in_force(conn, limit)
         out = []
-        for r in rows:
+        for recall in believed:
             scopes = []
-            for k in r["keys"] or []:
+            for k in recall.goods:
                 key = parse_index_key(k)
                 if key is None:
                     continue
@@ -182,28 +199,112 @@ class TraceService:
                 )
             out.append(
                 {
-                    "index": r["idx"],
-                    "eventTime": r["event_time"].isoformat(),
-                    "by": r["name"],
+                    "index": recall.idx,
+                    "eventTime": recall.event_time.isoformat(),
+                    "by": recall.signer_name,
                     "scope": scopes,
                 }
             )
-        return out
+        return {
+            "recalls": out,
+            "notBelieved": [
+                {
+                    "index": r.idx,
+                    "eventTime": r.event_time.isoformat(),
+                    "by": r.signer_name,
+                    "goods": list(r.goods),
+                }
+                | r.verdict.to_json()
+                for r in refused
+            ],
+        }
 
 
 @dataclass
 class Scope:
-    """A forward trace: the keys reached (with how), the events naming them, and whether
-    a limit cut the walk short."""
+    """A forward trace: the keys reached (with how), the believed events naming them as
+    goods, the claims met on the way that the trust rules do not believe, custody as the
+    believed claims give it, and whether a limit cut the walk short."""
 
     key: GS1Key
     nodes: dict[str, _Node]
     events: dict[int, EventRow]
     truncated: bool
+    custody: Custody = field(default_factory=Custody)
+    unbelieved: dict[int, EventRow] = field(default_factory=dict)
 
     def holdings(self) -> list[Holding]:
-        """Who holds any of the goods reached, as the events tell."""
-        return holdings(self.events.values(), set(self.nodes))
+        """Who holds any of the goods reached, as the believed claims tell."""
+        return self.custody.holdings(set(self.nodes))
+
+
+class _Reach:
+    """The keys reached downstream from a start key, level by level. Like the history's
+    walk it runs twice: over the index following every claim (`gather`), then, once the
+    gathered events are judged, over them again following believed claims only
+    (`replay`): a transformation or a packing nobody believes carries nothing on."""
+
+    def __init__(self, key: GS1Key) -> None:
+        self.start = key.item_key().canonical()
+        self.nodes = {self.start: _Node(self.start, "item" if key.serial else "lot", 0, None)}
+        self.events: dict[int, EventRow] = {}
+        self.truncated = False
+
+    async def gather(self, conn: Any, depth: int, upto: int | None) -> None:
+        async def naming(frontier: list[str]) -> list[EventRow]:
+            rows = await events_naming(conn, frontier, limit=MAX_KEYS * 4, lot_members=True)
+            return [r for r in rows if upto is None or r.idx <= upto]
+
+        await self._levels(depth, naming, None)
+
+    async def replay(
+        self, rows: Iterable[EventRow], depth: int, believed: Callable[[int, str], bool]
+    ) -> None:
+        by_key: dict[str, dict[int, EventRow]] = {}
+        for row in rows:
+            for k, _ in row.keys:
+                by_key.setdefault(k, {})[row.idx] = row
+
+        async def naming(frontier: list[str]) -> list[EventRow]:
+            found = {i: r for k in frontier for i, r in by_key.get(k, {}).items()}
+            return sorted(found.values(), key=lambda r: (r.event_time, r.idx))
+
+        await self._levels(depth, naming, believed)
+
+    async def _levels(
+        self,
+        depth: int,
+        naming: Callable[[list[str]], Awaitable[list[EventRow]]],
+        believed: Callable[[int, str], bool] | None,
+    ) -> None:
+        frontier, level = [self.start], 0
+        while frontier and level <= depth:
+            if len(self.nodes) > MAX_KEYS:
+                break
+            frontier = self._step(await naming(frontier), set(frontier), level, believed)
+            level += 1
+        self.truncated = bool(frontier)
+
+    def _step(
+        self,
+        rows: list[EventRow],
+        wanted: set[str],
+        level: int,
+        believed: Callable[[int, str], bool] | None,
+    ) -> list[str]:
+        """Attach the rows naming `wanted` keys as goods (and, replaying, believed about
+        them); the keys they lead on to."""
+        following: list[str] = []
+        for row in rows:
+            for k, role in row.keys:
+                # Goods only: an event naming the key as a place or a party is not about it.
+                if k not in wanted or (role not in WHAT and role != "lotMember"):
+                    continue
+                if believed is None or believed(row.idx, k):
+                    self.events[row.idx] = row
+                    self.nodes[k].events.add(row.idx)
+                    following += _downstream(row, k, role, self.nodes, level)
+        return following
 
 
 async def forward_scope(
@@ -213,33 +314,27 @@ async def forward_scope(
     products made from them, recursively, at most `depth` steps and MAX_KEYS keys. With
     `upto`, as the log stood at that index (a recall's scope when it was logged)."""
     check_depth(depth)
-    start = key.item_key().canonical()
-    nodes: dict[str, _Node] = {start: _Node(start, "item" if key.serial else "lot", 0, None)}
-    events: dict[int, EventRow] = {}
-    frontier = [start]
-    truncated = False
-    level = 0
-    while frontier and level <= depth:
-        if len(nodes) > MAX_KEYS:
-            truncated = True
-            break
-        rows = await events_naming(conn, frontier, limit=MAX_KEYS * 4, lot_members=True)
-        wanted = set(frontier)
-        frontier = []
-        for row in rows:
-            if upto is not None and row.idx > upto:
-                continue
-            events[row.idx] = row
-            for k, role in row.keys:
-                if k in wanted:
-                    nodes[k].events.add(row.idx)
-                    frontier += _downstream(row, k, role, nodes, level)
-        level += 1
-    if frontier:
-        truncated = True
-    if len(nodes) == 1 and not events:
-        raise NotFoundError(f"nothing is recorded about {start}")
-    return Scope(key, nodes, events, truncated)
+    gathered = _Reach(key)
+    await gathered.gather(conn, depth, upto)
+    rows = list(gathered.events.values())
+    custody = Custody.of(rows, await parties_for(conn, rows))
+    reach = _Reach(key)
+    await reach.replay(rows, depth, custody.about)
+    if not gathered.events:
+        raise NotFoundError(f"nothing is recorded about {reach.start}")
+    # Claims not believed about the goods they were found by (a custody claim is believed
+    # about the goods its signer held only).
+    unbelieved = {
+        i: r
+        for i, r in gathered.events.items()
+        if not all(custody.about(i, k) for k in _goods_reached(r, gathered.nodes))
+    }
+    truncated = gathered.truncated or reach.truncated
+    return Scope(key, reach.nodes, reach.events, truncated, custody, unbelieved)
+
+
+def _goods_reached(row: EventRow, nodes: dict[str, _Node]) -> list[str]:
+    return [k for k, role in row.keys if k in nodes and (role in WHAT or role == "lotMember")]
 
 
 def _downstream(
@@ -273,7 +368,7 @@ def _forward_answer(scope: Scope, names: dict[int, str]) -> dict[str, Any]:
     for row in sorted(events.values(), key=lambda r: (r.event_time, r.idx)):
         party = names.get(row.enterprise_id) if row.enterprise_id else None
         place = row.biz_location or row.read_point
-        named = [k for k, r in row.keys if k in nodes and r in ITEM_ROLES]
+        named = [k for k, r in row.keys if k in nodes and r in WHAT]
         if row.biz_step in RECEIVING_STEPS and named:
             spot = receipts.setdefault(
                 (place, party),
@@ -316,5 +411,17 @@ def _forward_answer(scope: Scope, names: dict[int, str]) -> dict[str, Any]:
         ],
         "holders": sorted(holders, key=lambda h: (h["key"], h["enterpriseId"])),
         "events": sorted(events),
+        # Claims about these goods the trust rules do not believe: kept out of the trace.
+        "notBelieved": [
+            {
+                "index": i,
+                "by": names.get(row.enterprise_id) if row.enterprise_id else None,
+                "enterpriseId": row.enterprise_id,
+                "eventTime": row.event_time.isoformat(),
+            }
+            | scope.custody.verdict(i).to_json()
+            | {"entitled": False}
+            for i, row in sorted(scope.unbelieved.items())
+        ],
         "truncated": scope.truncated,
     }

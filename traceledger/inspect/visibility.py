@@ -1,14 +1,13 @@
 """Who may read which events: the one rule every event query, export and subscription uses.
 
-Inspectors and regulators see every event. An enterprise sees the events it signed and
-the events naming goods under its own GS1 company prefixes; fields another enterprise
-marked confidential are withheld from it.
-
-TODO(issue 11): the trust package (traceledger/trust/) decides who may read what. Once it
-is merged, an enterprise also sees events about goods the log shows it held (received, or
-a shipment's destination) from the time it held them, recalls and verdicts on those goods
-included. Switch `viewer_for` and `visible_sql` to that rule there; nothing else reads
-events on an enterprise's behalf.
+Inspectors and regulators see every event. An enterprise sees the events it signed, the
+events naming goods under its own GS1 company prefixes, and the events naming goods the
+log shows it held (custody as the trust rules give it: its own receipts, shipments by a
+holder naming it the destination, with whatever was packed in them) logged since it
+held them (log order: a receipt's eventTime is its signer's word, and a backdated
+receipt must not open what was logged before it); and, from then on, the recalls and
+verdicts on the lots of those goods. Fields another enterprise marked confidential are
+withheld from it. Nothing else reads events on an enterprise's behalf.
 """
 
 from __future__ import annotations
@@ -19,7 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from traceledger.accounts.provenance import provenance
+from traceledger.inspect.holding import custody_gained, parties_for
+from traceledger.lookup.walk import EventRow, events_naming
 from traceledger.standards.gs1 import GS1Key
+from traceledger.trust.rules import RECEIVING_STEPS, SHIPPING_STEPS, VERDICT_DISPOSITIONS
 
 CONFIDENTIAL_FIELD = "traceledger:confidential"
 # Never withheld, so a shown event stays a valid EPCIS event.
@@ -59,12 +61,22 @@ _KEY_LAYOUT = (
 )
 
 
+# Bounds on learning what an enterprise held (one viewer is built per query or delivery).
+MAX_HELD = 10_000  # keys; beyond them, the oldest custody is what is seen
+CONTAINER_DEPTH = 4  # pallets of cases of cartons of items
+_DESTINATION_AIS = ("414", "417")  # a shipment's destination: a location or a party
+
+
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """Who asks: `enterprise_id` None sees everything (inspectors, regulators)."""
+    """Who asks: `enterprise_id` None sees everything (inspectors, regulators). `held`:
+    goods the log shows it held, and since when; `lots`: the lots of those goods, whose
+    recalls and verdicts it sees from the same time."""
 
     enterprise_id: int | None = None
     prefixes: tuple[str, ...] = ()
+    held: tuple[tuple[str, int], ...] = ()  # (key, log index from which it is seen)
+    lots: tuple[tuple[str, int], ...] = ()
 
     def sees_everything(self) -> bool:
         return self.enterprise_id is None
@@ -82,7 +94,63 @@ async def viewer_for(conn: Any, enterprise_id: int | None) -> Viewer:
         "SELECT prefix FROM enterprise_prefixes WHERE enterprise_id = $1 ORDER BY prefix",
         enterprise_id,
     )
-    return Viewer(enterprise_id, tuple(r["prefix"] for r in rows))
+    prefixes = tuple(r["prefix"] for r in rows)
+    held, lots = await _held(conn, enterprise_id, prefixes)
+    return Viewer(enterprise_id, prefixes, tuple(sorted(held.items())), tuple(sorted(lots.items())))
+
+
+async def _held(
+    conn: Any, enterprise_id: int, prefixes: tuple[str, ...]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """What the log shows the enterprise held, judged by the trust rules over the events
+    naming those goods and what was packed in them."""
+    lows = [f"{ai}/{p}" for ai in _DESTINATION_AIS for p in prefixes if p.isdigit()]
+    seeds = await conn.fetch(
+        _CUSTODY_SEEDS,
+        enterprise_id,
+        list(RECEIVING_STEPS),
+        list(SHIPPING_STEPS),
+        lows,
+        [low[:-1] + chr(ord(low[-1]) + 1) for low in lows],  # just above every key from `low`
+        list(GOODS_ROLES),
+        MAX_HELD,
+    )
+    frontier = {r["key"] for r in seeds}
+    rows: dict[int, EventRow] = {}
+    seen: set[str] = set()
+    for _ in range(CONTAINER_DEPTH):
+        if not frontier or len(seen) >= MAX_HELD:
+            break
+        seen |= frontier
+        found = await events_naming(conn, sorted(frontier), limit=MAX_HELD)
+        rows.update((r.idx, r) for r in found)
+        frontier = {k for r in found for k in _packed_in(r, seen)} - seen
+    if not rows:
+        return {}, {}
+    return custody_gained(rows.values(), await parties_for(conn, rows.values()), enterprise_id)
+
+
+# The goods of the enterprise's own receipts and of shipments naming it the destination
+# (through the primary key's key range, so no scan of every shipment).
+_CUSTODY_SEEDS = """
+    SELECT k.key FROM events e JOIN event_keys k ON k.idx = e.idx
+    WHERE e.enterprise_id = $1 AND e.biz_step = ANY($2::text[]) AND k.role = ANY($6::text[])
+    UNION
+    SELECT k.key FROM unnest($4::text[], $5::text[]) r(low, high)
+    JOIN event_keys d ON d.key >= r.low AND d.key < r.high AND d.role = 'destination'
+    JOIN events e ON e.idx = d.idx AND e.biz_step = ANY($3::text[])
+    JOIN event_keys k ON k.idx = d.idx AND k.role = ANY($6::text[])
+    LIMIT $7
+"""
+
+
+def _packed_in(row: EventRow, containers: set[str]) -> list[str]:
+    """What this event packs into any of `containers`."""
+    if row.event_type != "AggregationEvent" or not any(
+        role == "parent" and k in containers for k, role in row.keys
+    ):
+        return []
+    return [k for k, role in row.keys if role in ("child", "childClass")]
 
 
 def owned_key_patterns(prefixes: Iterable[str]) -> list[str]:
@@ -114,7 +182,35 @@ def visible_sql(viewer: Viewer, arg: Callable[[object], str]) -> str | None:
         if patterns
         else "false"
     )
-    return f"(e.enterprise_id = {own} OR {goods})"
+    held = " OR ".join(
+        _since_sql(viewer.held, None, arg)
+        + _since_sql(viewer.lots, (VERDICT_DISPOSITIONS, "inspecting"), arg)
+    )
+    return f"(e.enterprise_id = {own} OR {goods}{' OR ' + held if held else ''})"
+
+
+def _since_sql(
+    keys: tuple[tuple[str, int], ...],
+    only: tuple[frozenset[str], str] | None,
+    arg: Callable[[object], str],
+) -> list[str]:
+    """Events naming any of `keys` as goods logged from when each was held (with `only`:
+    just the recalls and verdicts among them). Probed per event, as above."""
+    if not keys:
+        return []
+    names, times = arg([k for k, _ in keys]), arg([t for _, t in keys])
+    which = ""
+    if only is not None:
+        which = (
+            f" AND (e.disposition = ANY({arg(sorted(only[0]))}::text[])"
+            f" OR e.biz_step = {arg(only[1])})"
+        )
+    return [
+        "EXISTS (SELECT 1 FROM event_keys h WHERE h.idx = e.idx"  # noqa: S608 - placeholders only
+        f" AND h.role = ANY({arg(list(GOODS_ROLES))}::text[]) AND h.key = ANY({names}::text[])"
+        f" AND e.idx >= ({times}::bigint[])[array_position({names}::text[], h.key)]"
+        f"{which} OFFSET 0)"
+    ]
 
 
 def shown_event(

@@ -13,6 +13,7 @@ database (traceledger/published.py); a tree that does not extend that file's che
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from pathlib import Path
@@ -32,11 +33,13 @@ from traceledger.store.leader import LeaderTask
 from traceledger.store.locks import Lock
 from traceledger.tlog import merkle
 from traceledger.tlog.checkpoint import Checkpoint, sign_checkpoint
-from traceledger.tlog.leaf import GENESIS_HASH, Leaf
+from traceledger.tlog.leaf import GENESIS_HASH, commitments_at
 from traceledger.tlog.note import Signer
 from traceledger.tlog.tiles import TileKey, extend, node_from_tiles, tiles_for_nodes
 
 log = logging.getLogger(__name__)
+
+_YIELD_EVERY = 2048  # leaves checked between pauses for the event loop
 
 
 async def right_edge(conn: Conn) -> dict[TileKey, bytes]:
@@ -130,11 +133,14 @@ class Integrator:
             prev = merkle.leaf_hash(prev_leaf)
         hashes = []
         for expected, row in enumerate(rows, start=size):
+            if expected % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # thousands of leaves: let requests in between
             leaf_bytes = bytes(row["leaf"])
             if row["idx"] != expected:
                 raise IntegrityError(expected, "entry is missing")
-            leaf = Leaf.decode(leaf_bytes, index=expected)
-            if leaf.index != expected or leaf.prev_hash != prev:
+            # Read by slicing the one canonical layout, as the verifier does (any other
+            # bytes go through Leaf.decode): decoding each leaf cost ~20 us of the loop.
+            if commitments_at(leaf_bytes, expected)[0] != prev:
                 raise IntegrityError(expected, "leaf does not continue the hash chain")
             prev = merkle.leaf_hash(leaf_bytes)
             hashes.append(prev)

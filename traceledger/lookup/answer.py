@@ -18,6 +18,7 @@ from typing import Any
 from traceledger.accounts.parties import load_parties
 from traceledger.accounts.provenance import provenance
 from traceledger.lookup.walk import EventId, EventRow, Via, Walk
+from traceledger.lookup.wording import local_iso
 from traceledger.standards.epcis import utc_iso
 from traceledger.standards.gs1 import GS1Key
 from traceledger.tlog.disclosure import fields_of
@@ -210,11 +211,13 @@ class _Provenance:
         facts: dict[str, Any] = {}
         first: EventRow | None = None
         place_hidden: frozenset[str] = frozenset()
+        offset = None
         for row in self._creating(keys):
             event = json.loads(row.payload) if row.payload else {}
             shown, _ = _public_event(event, inspector=False)
             if first is None:
-                first, place_hidden = row, withheld(event, inspector=False)
+                first, offset = row, shown.get("eventTimeZoneOffset")
+                place_hidden = withheld(event, inspector=False)
             ilmd = shown.get("ilmd")
             if isinstance(ilmd, Mapping):
                 for k, v in ilmd.items():
@@ -230,7 +233,8 @@ class _Provenance:
             )
             if first
             else None,
-            "commissionedAt": first.event_time.isoformat() if first else None,
+            # At the event's own offset, as its journey entry shows it.
+            "commissionedAt": local_iso(first.event_time, offset) if first else None,
         }
 
     def inputs(self, of: str, seen: frozenset[str]) -> list[dict[str, Any]]:
@@ -336,18 +340,8 @@ class Signers:
         return self._ids.get((row.log, row.enterprise_id))
 
     def claim(self, row: EventRow) -> Claim:
-        return Claim(
-            row.id,
-            self.of(row),
-            row.event_time,
-            row.event_type,
-            row.action,
-            row.biz_step,
-            row.disposition,
-            tuple(row.keys),
-            row.declaration,
-            (row.log, row.corrects) if row.corrects is not None else None,
-        )
+        corrects = (row.log, row.corrects) if row.corrects is not None else None
+        return row.claim(row.id, self.of(row), corrects)
 
 
 @dataclass(slots=True)

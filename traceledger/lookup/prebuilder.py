@@ -7,7 +7,6 @@ stored answer a new event makes stale (traceledger/lookup/prebuilt.py keeps them
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import asyncpg
 
@@ -20,8 +19,6 @@ from traceledger.standards.gs1 import GS1Key, parse_index_key
 from traceledger.store.conn import Conn
 from traceledger.store.leader import LeaderTask
 from traceledger.store.locks import Lock
-
-_log = logging.getLogger(__name__)
 
 STORE_BATCH = 50  # answers written per statement
 # Answers assembled at once: one's queries wait on the database while another's proofs
@@ -103,11 +100,6 @@ class Prebuilder:
             return await self._service.assemble(key, checkpoint)
         except NotFoundError:
             return None  # a key only other lots' serials name (lotMember): no history
-        except (ValueError, TypeError, OverflowError, KeyError):
-            # One key's bad data must not stop every other answer from being built: its
-            # lookups assemble live (and answer a problem, not a crash); say so loudly.
-            _log.exception("could not build the answer for %s; skipped", key.canonical())
-            return None
         except Exception as exc:
             exc.add_note(f"while building the answer for {key.canonical()}")
             raise

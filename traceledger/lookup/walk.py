@@ -7,13 +7,14 @@ a budget of depth, events and keys. See `Walk` for its two passes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from traceledger.standards.epcis import aware
 from traceledger.standards.gs1 import GS1Key, parse_index_key
+from traceledger.trust.claims import Claim
 from traceledger.trust.roles import WHAT, WHERE, WHO
 from traceledger.trust.rules import Verdict
 
@@ -67,6 +68,21 @@ class EventRow:
     @property
     def id(self) -> EventId:
         return (self.log, self.idx)
+
+    def claim(self, id: Hashable, signer: int | None, corrects: Hashable | None) -> Claim:
+        """What this event claims, for the trust rules, under the ids the caller uses."""
+        return Claim(
+            id,
+            signer,
+            self.event_time,
+            self.event_type,
+            self.action,
+            self.biz_step,
+            self.disposition,
+            tuple(self.keys),
+            self.declaration,
+            corrects,
+        )
 
 
 async def events_naming(
@@ -197,20 +213,18 @@ class Walk:
             for k in {k for k, role in row.keys if role != "lotMember"}:
                 by_key.setdefault(k, []).append(row)
         order = {origin: -n for n, (origin, _) in enumerate(self.sources)}
-        self.retracted = {
-            (r.log, r.corrects)
-            for r in by_key_rows(by_key)
-            if r.declaration and r.corrects is not None and self._believed(r)
-        }
+        if self.verdict is not None:
+            self.retracted = {
+                (r.log, r.corrects)
+                for r in by_key_rows(by_key)
+                if r.declaration and r.corrects is not None and self.verdict(r).believed
+            }
         frontier, depth = self._start(key), 0
         while frontier and self._within_budget(frontier, depth):
             found = {r.id: r for k in frontier for r in by_key.get(k, ())}
             ordered = sorted(found.values(), key=lambda r: (r.event_time, order[r.log], r.idx))
             frontier = self._step(key, ordered, frontier, depth)
             depth += 1
-
-    def _believed(self, row: EventRow) -> bool:
-        return self.verdict is None or self.verdict(row).believed
 
     def _within_budget(self, frontier: Mapping[str, Via], depth: int) -> bool:
         if depth <= MAX_DEPTH and len(self.events) < MAX_EVENTS and len(self.seen) < MAX_NODES:
@@ -274,7 +288,7 @@ class Walk:
                 continue
             if self.verdict is not None and not self.verdict(row).about(item):
                 continue
-            if row.declaration or row.id in self.retracted:
+            if self.verdict is not None and (row.declaration or row.id in self.retracted):
                 continue  # a declaration repeats what it retracts; neither says anything
             for lot in (k for k, role in row.keys if role == "lotMember"):
                 self.lot_of_item = self.lot_of_item or lot

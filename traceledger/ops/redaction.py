@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from traceledger.errors import IdentifierError, RedactionError
+from traceledger.errors import RedactionError
 from traceledger.log.sequencer import Entry, Sequencer
-from traceledger.standards.epcis import now_utc, raw_mentions, utc_iso
-from traceledger.standards.gs1 import parse_identifier
+from traceledger.standards.epcis import now_utc, utc_iso
 from traceledger.store.conn import Conn
 from traceledger.tlog.disclosure import SALT_SIZE, field_digest, fields_of
 from traceledger.tlog.leaf import DISCLOSURE_VERSION, Leaf, sha256
+from traceledger.trust.claims import keys_of
 
 RECORD_TYPE = "traceledger:Redaction"
 # What names an event in every answer and index: never redacted.
@@ -141,29 +141,14 @@ async def _erase(
     )
 
 
-def _keys(event: Mapping[str, Any]) -> set[tuple[str, str]]:
-    """(index key, role) of every identifier the event names (as the indexer keys them)."""
-    found = set()
-    for uri, role, _ in raw_mentions(event):
-        if not isinstance(uri, str):
-            continue
-        try:
-            key = parse_identifier(uri)
-        except IdentifierError:
-            key = None
-        found.add((key.item_key().canonical() if key is not None else uri, role))
-    return found
-
-
 async def _unindex(conn: Conn, index: int, event: Mapping[str, Any], field: str) -> None:
     """Drop from the event index what only the erased field said."""
     column = _COLUMNS.get(field)
     if column is not None:
         await conn.execute(f"UPDATE events SET {column} = NULL WHERE idx = $1", index)  # noqa: S608 - a fixed column name
-    gone = _keys(event) - _keys({k: v for k, v in event.items() if k != field})
+    # The keys as the indexer derives them (lot memberships, from the ILMD, included).
+    gone = set(keys_of(event)) - set(keys_of({k: v for k, v in event.items() if k != field}))
     for key, role in gone:
         await conn.execute(
             "DELETE FROM event_keys WHERE idx = $1 AND key = $2 AND role = $3", index, key, role
         )
-    if field == "ilmd":  # the lot a creating event's ILMD named for its serials
-        await conn.execute("DELETE FROM event_keys WHERE idx = $1 AND role = 'lotMember'", index)

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from traceledger.errors import ConfigError, MalformedError, SignatureError
+from traceledger.errors import ConfigError, MalformedError, UnverifiedSignatureError
 
 MAX_SIGNATURES = 16
 
@@ -70,6 +70,9 @@ class Envelope:
 def pae(payload_type: str, payload: bytes) -> bytes:
     t = payload_type.encode()
     return b"DSSEv1 %d %b %d %b" % (len(t), t, len(payload), payload)
+
+
+MAX_KEYID = 256
 
 
 def keyid(public_key: Ed25519PublicKey) -> str:
@@ -159,9 +162,12 @@ def _shape(obj: object, binary: bool) -> Envelope:
         if not isinstance(s, dict) or set(s) - {"keyid", "sig"}:
             raise MalformedError("a signature is {keyid, sig}", position=where)
         kid = s.get("keyid")
-        if not isinstance(kid, str) or len(kid) != 64 or kid.strip("0123456789abcdef"):
+        # Any key id that is not one of ours (whatever its shape) is refused 401 by
+        # `verify`, naming it; here only what cannot be named is malformed.
+        if not isinstance(kid, str) or not 1 <= len(kid) <= MAX_KEYID:
             raise MalformedError(
-                "keyid must be the lowercase hex SHA-256 of the key's DER SubjectPublicKeyInfo",
+                f"keyid must be a string of 1..{MAX_KEYID} characters (ours are the lowercase"
+                " hex SHA-256 of the key's DER SubjectPublicKeyInfo)",
                 position=where + "/keyid",
             )
         raw_sig = s.get("sig")
@@ -193,23 +199,40 @@ def parse_msgpack(body: bytes) -> Envelope:
 
 
 def verify(envelope: Envelope, key_for: Callable[[str], Ed25519PublicKey | None]) -> str:
-    """Return the keyid of the first registered key whose signature verifies.
+    """Check that every signature verifies against the key `key_for` gives its key id (the
+    active keys); return the first signature's key id, the signer.
 
-    Signatures by keys we do not know are ignored; a wrong signature by a known key is
-    an error, as is an envelope with no signature by any known key.
+    Any other signature is refused, not skipped: an envelope that carries a signature
+    nobody can check would say it was signed by someone who did not sign it.
     """
     message = pae(envelope.payload_type, envelope.payload)
-    verified = None
+    for i, s in enumerate(envelope.signatures):
+        key = key_for(s.keyid)
+        if key is None:
+            raise UnverifiedSignatureError(s.keyid, f"/signatures/{i}", "no such active key")
+        try:
+            key.verify(s.sig, message)
+        except InvalidSignature as exc:
+            raise UnverifiedSignatureError(
+                s.keyid, f"/signatures/{i}", "the signature is wrong"
+            ) from exc
+    return envelope.signatures[0].keyid
+
+
+def verified_keyids(
+    envelope: Envelope, key_for: Callable[[str], Ed25519PublicKey | None]
+) -> list[str]:
+    """The key ids whose signatures verify with the key `key_for` gives, in envelope order
+    (for crediting stored envelopes, whatever else they carry)."""
+    message = pae(envelope.payload_type, envelope.payload)
+    found = []
     for s in envelope.signatures:
         key = key_for(s.keyid)
         if key is None:
             continue
         try:
             key.verify(s.sig, message)
-        except InvalidSignature as exc:
-            raise SignatureError(f"the signature by key {s.keyid} does not verify") from exc
-        verified = verified or s.keyid
-    if verified is None:
-        ids = ", ".join(s.keyid for s in envelope.signatures)
-        raise SignatureError(f"no signature is by a registered, active key (keyids: {ids})")
-    return verified
+        except InvalidSignature:
+            continue
+        found.append(s.keyid)
+    return found

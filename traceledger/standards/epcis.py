@@ -3,7 +3,8 @@
 The JSON Schema checks shape; this module checks meaning. It finds every identifier an
 event mentions (with its role and JSON pointer), normalizes GS1 identifiers to keys,
 checks CBV values, event times and units, and decides whether a signer may record the
-event: identifiers an event *creates* must lie under the signer's own company prefixes.
+event: identifiers an event *creates* must lie under the signer's own company prefixes,
+or prefixes their owner delegated to the signer.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ EVENT_TYPES = (
 # inspection body or regulator) may record an inspection outcome or a recall. Anyone may
 # record that goods were inspected, held or destroyed while handling them.
 AUTHORITY_DISPOSITIONS = frozenset({"recalled", "conformant", "non_conformant"})
+
+# The earliest eventTime or declarationTime accepted.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
 
 _UOM = re.compile(r"^[A-Z0-9]{2,3}$")  # UN/ECE Recommendation 20 common codes
 
@@ -200,17 +204,10 @@ def check_event(
         except ValueError as exc:
             bad("/errorDeclaration/reason", str(exc))
 
-    event_time = now
-    try:
-        event_time = parse_time(event.get("eventTime"))
-        if event_time > now + timedelta(seconds=max_future_skew):
-            bad(
-                "/eventTime",
-                f"eventTime {event['eventTime']} is in the future "
-                f"(more than {max_future_skew:g} s ahead of the ledger's clock)",
-            )
-    except ValueError as exc:
-        bad("/eventTime", f"eventTime {exc}")
+    event_time = _checked_time(event.get("eventTime"), "/eventTime", now, max_future_skew, bad)
+    if isinstance(declaration, Mapping):
+        when = declaration.get("declarationTime")
+        _checked_time(when, "/errorDeclaration/declarationTime", now, max_future_skew, bad)
 
     _check_required(event, bad)
     if problems:
@@ -218,6 +215,31 @@ def check_event(
     return CheckedEvent(
         event, tuple(mentions), vocab["bizStep"], vocab["disposition"], event_time
     ), []
+
+
+def _checked_time(
+    value: object, pointer: str, now: datetime, max_future_skew: float, bad: Any
+) -> datetime:
+    """A time the event states, between 1900 and the ledger's clock (plus the skew it
+    allows); `now` stands in for one refused."""
+    name = pointer.rsplit("/", 1)[-1]
+    try:
+        moment = parse_time(value)
+    except ValueError as exc:
+        bad(pointer, f"{name} {exc}")
+        return now
+    if moment < EARLIEST_TIME:
+        # Nothing traced was made before 1900, and times near year 1 overflow once moved
+        # to UTC, or are stored as -infinity.
+        bad(pointer, f"{name} {value} is before {utc_iso(EARLIEST_TIME)}")
+        return now
+    if moment > now + timedelta(seconds=max_future_skew):
+        bad(
+            pointer,
+            f"{name} {value} is in the future "
+            f"(more than {max_future_skew:g} s ahead of the ledger's clock)",
+        )
+    return moment
 
 
 def _check_required(event: Mapping[str, Any], bad: Any) -> None:
@@ -260,22 +282,28 @@ def authority_only(checked: CheckedEvent) -> bool:
 
 
 def authorization_errors(
-    checked: CheckedEvent, index: int, prefixes: Sequence[str], is_authority: bool
+    checked: CheckedEvent,
+    index: int,
+    prefixes: Sequence[str],
+    is_authority: bool,
+    delegated: Sequence[str] = (),
 ) -> list[Violation]:
-    """Why this signer may not record this event ([] when it may)."""
+    """Why this signer may not record this event ([] when it may). `delegated` are other
+    owners' prefixes this signer may create goods under (a contract manufacturer's)."""
 
-    def owned(m: Mention) -> bool:
-        return m.key is None or any(m.key.owned_by(p) for p in prefixes)
+    def owned(m: Mention, also: Sequence[str] = ()) -> bool:
+        return m.key is None or any(m.key.owned_by(p) for p in (*prefixes, *also))
 
     base = f"/epcisBody/eventList/{index}"
     errors = [
         Violation(
             index,
             base + m.pointer,
-            f"{m.uri} is not under your company prefixes, and this event creates it",
+            f"{m.uri} is not under your company prefixes or ones delegated to you, "
+            "and this event creates it",
         )
         for m in created_mentions(checked)
-        if not owned(m)
+        if not owned(m, delegated)
     ]
     if not is_authority and authority_only(checked):
         what = checked.disposition

@@ -15,6 +15,7 @@ Pure functions, no I/O; tables and regular expressions are built once at import.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -831,6 +832,22 @@ def parse_identifier(uri: str) -> GS1Key | None:
     An http(s) URI counts as a Digital Link when its path holds a primary key AI followed
     by a value starting with four digits (any value on id.gs1.org).
     """
+    # The same read point, location and product class recur across a document's events
+    # and across documents: ordinary identifiers are parsed once (keys are immutable).
+    if len(uri) <= _CACHED_LENGTH:
+        return _parse_cached(uri)
+    return _parse_identifier(uri)
+
+
+_CACHED_LENGTH = 200  # longer ones are rare, and would make the cache's memory unbounded
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _parse_cached(uri: str) -> GS1Key | None:
+    return _parse_identifier(uri)
+
+
+def _parse_identifier(uri: str) -> GS1Key | None:
     head = uri[:8]
     if head == "urn:epc:" or head.lower() == "urn:epc:":
         return _parse_urn(uri)

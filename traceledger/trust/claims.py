@@ -6,6 +6,7 @@ claims from the proven event payloads (`from_event`), so both judge identical in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,8 +36,20 @@ class Claim:
 
 
 def index_key(uri: str) -> str:
-    """The index key of an identifier: its GS1 key, else the URI as written (the same
-    normalization the indexer applies)."""
+    """The event_keys key for an identifier: its GS1 key, else the URI as written."""
+    # Read points, locations and classes recur across entries: each is worked out once.
+    return _index_key_cached(uri) if len(uri) <= _CACHED_LENGTH else _index_key(uri)
+
+
+_CACHED_LENGTH = 200  # longer ones are rare, and would leave the cache's memory unbounded
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _index_key_cached(uri: str) -> str:
+    return _index_key(uri)
+
+
+def _index_key(uri: str) -> str:
     try:
         key = parse_identifier(uri)
     except IdentifierError:

@@ -117,6 +117,9 @@ class Judge:
         self.custody = _Custody()
         self.signers: dict[Hashable, int | None] = {}
         self.verdicts: dict[Hashable, Verdict] = {}
+        # The custody the last judged claim gave (party -> keys), for readers that follow
+        # who holds goods now (traceledger/inspect/holding.py).
+        self.moved: dict[int, set[str]] = {}
 
     def judge(self, claim: Claim) -> Verdict:
         party = self.parties.get(claim.signer) if claim.signer is not None else None
@@ -127,6 +130,7 @@ class Judge:
         )
         self.signers[claim.id] = claim.signer
         self.verdicts[claim.id] = verdict
+        self.moved = {}
         if verdict.believed and party is not None:
             self._record(claim, party, verdict.refused)
         return verdict
@@ -180,8 +184,10 @@ class Judge:
             sent = {k for k in moved if party.is_authority or self._holds(party, k)}
             for receiver in self._destinations(claim):
                 custody.held.setdefault(receiver, set()).update(sent)
+                self.moved[receiver] = sent
         elif claim.biz_step in RECEIVING_STEPS:
             custody.held.setdefault(party.id, set()).update(moved)
+            self.moved[party.id] = moved
 
     def _destinations(self, claim: Claim) -> list[int]:
         places = [k for k, role in claim.keys if role == "destination"]

@@ -544,7 +544,49 @@ async function verifyPage(status) {
   }
 }
 
+// The shopper's own time beside an event's, where their time zones differ: a page shows
+// each event at its own place's time (data-offset, minutes east of UTC), and a shopper in
+// Shanghai reading a New Zealand time should not have to work out the difference.
+export function yourTime(iso, offsetMinutes, lang, timeZone) {
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime()) || !Number.isFinite(offsetMinutes)) return null;
+  const options = { dateStyle: "medium", timeStyle: "short", timeZone };
+  const zone = new Intl.DateTimeFormat("en", { timeZone, timeZoneName: "longOffset" })
+    .formatToParts(at)
+    .find((part) => part.type === "timeZoneName")?.value;
+  const match = /GMT(?:([+-])(\d{2}):(\d{2}))?/.exec(zone ?? "");
+  if (!match) return null;
+  const mine = match[1] ? (match[1] === "-" ? -1 : 1) * (60 * +match[2] + +match[3]) : 0;
+  if (mine === offsetMinutes) return null;
+  return new Intl.DateTimeFormat(lang, options).format(at);
+}
+
+function addYourTimes() {
+  // A nicety: whatever goes wrong here must not keep the proofs from being checked.
+  try {
+    addEachYourTime();
+  } catch {
+    // The page reads completely without it.
+  }
+}
+
+function addEachYourTime() {
+  const label = document.querySelector("[data-your-time]")?.dataset.yourTime;
+  if (!label) return;
+  const lang = document.documentElement.lang || undefined;
+  for (const element of document.querySelectorAll("time[data-offset]")) {
+    if (!element.dataset.offset) continue; // the event's zone is unknown
+    const text = yourTime(element.dateTime, Number(element.dataset.offset), lang);
+    if (!text) continue;
+    const note = document.createElement("span");
+    note.className = "yours";
+    note.textContent = ` · ${fill(label, { time: text })}`;
+    element.after(note);
+  }
+}
+
 if (typeof document !== "undefined") {
+  addYourTimes();
   const status = document.getElementById("proof-status");
   if (status) verifyPage(status);
 }

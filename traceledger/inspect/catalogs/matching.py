@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from traceledger.accounts.parties import load_parties
 from traceledger.ingest.catalogs.document import CatalogEntry
 from traceledger.inspect.catalogs.versions import (
     CatalogVersion,
@@ -15,12 +16,14 @@ from traceledger.inspect.catalogs.versions import (
     load_entries,
     load_versions,
 )
+from traceledger.inspect.entitlement import verdict_of
 from traceledger.standards.epcis import ilmd_fact
 from traceledger.standards.gs1 import (
     GS1Key,
     parse_index_key,
 )
 from traceledger.store.conn import Conn
+from traceledger.trust.claims import Claim
 
 _CLASS_FACTS = ("gpcCategoryCode", "gpcBrickCode", "productClass")
 
@@ -79,18 +82,28 @@ async def product_facts(
     if not products:
         return {}
     rows = await conn.fetch(
-        "SELECT k.key, en.payload FROM event_keys k"
+        "SELECT k.key, en.payload, e.idx, e.enterprise_id, e.event_time, e.event_type,"
+        " e.action, e.biz_step, e.disposition, a.keys, a.roles"
+        " FROM event_keys k"
         " JOIN events e ON e.idx = k.idx JOIN entries en ON en.idx = k.idx"
-        " WHERE k.key = ANY($1::text[]) AND e.corrects IS NULL"
+        " CROSS JOIN LATERAL (SELECT array_agg(x.key) AS keys, array_agg(x.role) AS roles"
+        "                     FROM event_keys x WHERE x.idx = e.idx) a"
+        " WHERE k.key = ANY($1::text[]) AND e.corrects IS NULL AND NOT e.declaration"
         " AND ((e.action = 'ADD' AND k.role IN ('epc', 'class'))"
         "      OR k.role IN ('output', 'outputClass'))"
         " AND ($2::bigint IS NULL OR e.idx < $2)"
+        # Declared erroneous: the index links a declaration only to its own signer's
+        # events, or an authority's to anyone's (the trust rule for corrections), so an
+        # eventID repeated by someone else retracts nothing here.
         " AND NOT EXISTS (SELECT 1 FROM events d WHERE d.corrects = e.idx"
         "                 AND ($2::bigint IS NULL OR d.idx < $2))"
         " ORDER BY e.idx",
         list(products),
         before_idx,
     )
+    # Only what the goods' owner (or an enterprise it delegated) says they are counts.
+    parties = await load_parties(conn, {r["enterprise_id"] for r in rows} - {None})
+    rows = [r for r in rows if verdict_of(_claim(r), parties).believed]
     for row in rows:
         if row["payload"] is None:
             continue  # redacted
@@ -107,6 +120,19 @@ async def product_facts(
         for name in _NAME_FACTS:
             product.names.update(s.casefold() for s in _strings(ilmd_fact(ilmd, name)))
     return {p.key: p for p in products.values()}
+
+
+def _claim(row: Any) -> Claim:
+    return Claim(
+        row["idx"],
+        row["enterprise_id"],
+        row["event_time"],
+        row["event_type"],
+        row["action"],
+        row["biz_step"],
+        row["disposition"],
+        tuple(zip(row["keys"], row["roles"], strict=True)),
+    )
 
 
 def entry_matches(entry: CatalogEntry, product: Product) -> bool:
