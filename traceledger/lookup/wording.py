@@ -44,6 +44,14 @@ def local_iso(moment: datetime, offset: object) -> str:
 
 
 def _payload(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """What the answer publishes of the event: its payload (version-1 leaves) or its
+    disclosed fields (version 2, traceledger/tlog/disclosure.py)."""
+    disclosed = event.get("disclosures")
+    if isinstance(disclosed, list):
+        try:
+            return {name: json.loads(text) for _, name, text in disclosed}
+        except (ValueError, TypeError):
+            return None
     raw = event.get("payload")
     if not isinstance(raw, str):
         return None
