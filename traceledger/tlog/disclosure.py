@@ -13,9 +13,10 @@ verifier hashes the disclosed text as given, never re-encodes it, so it needs no
 canonicalizer of its own. Random salts mean a withheld low-entropy value (a price, a
 country) cannot be found by hashing guesses.
 
-Canonical JSON is Python's `json.dumps(value, sort_keys=True, separators=(",", ":"),
-ensure_ascii=False, allow_nan=False)` in UTF-8: the server computes it, once at capture
-and again when it audits (`traceledger verify`), always from the same stored payload.
+Canonical JSON is UTF-8 JSON with keys sorted, no whitespace and non-ASCII characters as
+themselves, as orjson writes it (`OPT_SORT_KEYS`; Python's json module for integers beyond
+64 bits, which orjson refuses): the server computes it, once at capture and again when it
+audits (`traceledger verify`), always from the same values.
 Salts are stored (`entries.salts`) as the concatenation of the 16-byte salts in the order
 of the payload's field names sorted by code point. A redacted field loses its value and
 its salt; its digest is kept (table `redactions`), so the commitment still holds.
@@ -30,18 +31,26 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 SALT_SIZE = 16
 
 
-# One encoder for every call: json.dumps with options builds a new one each time, which
-# costs more than encoding a small field.
+# Python's encoder for the values orjson refuses (integers beyond 64 bits): one instance,
+# since json.dumps with options builds a new encoder on every call.
 _CANONICAL = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
 
 
 def canonical(value: Any) -> bytes:
-    return _CANONICAL.encode(value).encode()
+    """A field's canonical JSON: orjson's, keys sorted (several times faster than the
+    standard library on capture's hot path); Python's for what orjson refuses. Either way
+    a function of the value alone, and verifiers hash the text as given."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError
+        return _CANONICAL.encode(value).encode()
 
 
 def field_digest(salt: bytes, name: str, value: bytes) -> bytes:
@@ -62,12 +71,11 @@ def salt_event(
     names = sorted(event)
     salts = random(SALT_SIZE * len(names))
     sha = hashlib.sha256
-    encode = _CANONICAL.encode
     digests = []
-    for n, name in enumerate(names):
+    for n, name in enumerate(names):  # field_digest, inlined: this runs for every field
         key = name.encode()
         salt = salts[n * SALT_SIZE : (n + 1) * SALT_SIZE]
-        value = encode(event[name]).encode()
+        value = canonical(event[name])
         digests.append(sha(salt + len(key).to_bytes(4, "big") + key + value).digest())
     digests.sort()
     return salts, sha(b"".join(digests)).digest()
