@@ -336,3 +336,29 @@ def test_a_retraction_of_an_unbelieved_forgery_makes_no_one_the_producer() -> No
 
 def test_an_unbelieved_unpacking_does_not_hide_a_later_recall_of_the_pallet() -> None:
     same_public_fields(FORGED_UNPACKING_HIDES_A_RECALL)
+
+
+def test_a_retracted_transformation_carries_no_recall_of_its_inputs() -> None:
+    """Found by the property: a lot made (so its maker said, then retracted) from a lot
+    its owner recalled is not recalled, whether or not anyone's unbelieved claims are
+    there; the retracted transformation is still listed, marked erroneous."""
+    made = {
+        "type": "TransformationEvent",
+        "bizStep": "commissioning",
+        "eventTime": when(2),
+        "inputQuantityList": [{"epcClass": LM}],
+        "outputQuantityList": [{"epcClass": LOA}],
+        "ilmd": {"cbvmda:countryOfOrigin": "CN"},
+    }
+    told = [
+        Told(M, made_by(M, LM)),
+        Told(A, made),
+        Told(A, retracted(made), 1),
+        Told(M, on([LM], "holding", "recalled", 4)),
+        Told(B, on([LM], "holding", "recalled", 5)),  # not the owner: not believed
+    ]
+    same_public_fields(told)
+    shown = answer(rows_of(told), key(LOA))
+    assert shown is not None
+    assert shown["status"]["recalled"] is False
+    assert [e["erroneous"] for e in shown["events"] if e["index"] == 1] == [True]

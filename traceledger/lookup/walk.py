@@ -250,8 +250,14 @@ class Walk:
                 if role not in roles or via is None or not via.since <= row.event_time <= via.until:
                     continue
                 self._attach(row, via, role, k)
-                self._next_hops(row, k, role, via, hops)
+                if not self._void(row):
+                    self._next_hops(row, k, role, via, hops)
         return {k: v for k, v in hops.items() if k not in self.seen}
+
+    def _void(self, row: EventRow) -> bool:
+        """In the replay: an event declared erroneous did not happen, and a declaration
+        repeats what it retracts; neither leads anywhere (a container, an input)."""
+        return self.verdict is not None and (row.declaration or row.id in self.retracted)
 
     def _attach(self, row: EventRow, via: Via, role: str, key: str) -> None:
         self.events.setdefault(row.id, row)
@@ -288,8 +294,8 @@ class Walk:
                 continue
             if self.verdict is not None and not self.verdict(row).about(item):
                 continue
-            if self.verdict is not None and (row.declaration or row.id in self.retracted):
-                continue  # a declaration repeats what it retracts; neither says anything
+            if self._void(row):
+                continue
             for lot in (k for k, role in row.keys if role == "lotMember"):
                 self.lot_of_item = self.lot_of_item or lot
                 lots.setdefault(lot, Via("lot", lot))
