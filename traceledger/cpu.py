@@ -15,6 +15,7 @@ import functools
 import multiprocessing
 import os
 import select
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -72,7 +73,11 @@ def end_with(parent: int) -> None:
     """In each worker: exit when the process that started the pool has ended, however it
     ended. After a kill -9 nothing else would end them (a worker waits on a queue it
     holds both ends of, and the fork server lives while any worker does), and they would
-    keep the dead server's stdout and stderr open."""
+    keep the dead server's stdout and stderr open.
+
+    Ctrl-C reaches the whole process group: the serving process stops the pool, so a
+    worker ignores it rather than print a KeyboardInterrupt traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_after, args=(parent,), name="end-with", daemon=True).start()
 
 
