@@ -314,3 +314,25 @@ async def test_a_delegate_commissions_through_the_rest_binding_too(client: Clien
     async with client.app[LEDGER].pool.acquire() as conn:
         await registry.delegate(conn, brand.enterprise_id, maker.id, None)
     assert (await client.post("/events", data=doc, headers=headers)).status == 201
+
+
+@pytest.mark.parametrize("hidden", ["disposition", "bizStep", "epcList"])
+async def test_a_recall_cannot_keep_what_makes_it_a_recall_confidential(
+    client: Client, producer: Signer, hidden: str
+) -> None:
+    recall = object_event(1, action="OBSERVE", biz_step="holding", disposition="recalled")
+    recall["traceledger:confidential"] = [hidden]
+    before = await head_size(client)
+    status, problem = await post(client, document(recall), producer)
+    assert status == 422, problem
+    assert f"cannot keep {hidden} confidential" in json.dumps(problem)
+    assert await head_size(client) == before
+
+
+async def test_a_recall_may_keep_its_extensions_confidential(
+    client: Client, producer: Signer
+) -> None:
+    recall = object_event(1, action="OBSERVE", biz_step="holding", disposition="recalled")
+    recall |= {"example:lab": "report 7", "traceledger:confidential": ["example:lab"]}
+    status, receipt = await post(client, document(recall), producer)
+    assert status == 201, receipt

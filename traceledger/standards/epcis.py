@@ -210,11 +210,35 @@ def check_event(
         _checked_time(when, "/errorDeclaration/declarationTime", now, max_future_skew, bad)
 
     _check_required(event, bad)
+    _check_public_verdict(event, vocab["bizStep"], vocab["disposition"], bad)
     if problems:
         return None, problems
     return CheckedEvent(
         event, tuple(mentions), vocab["bizStep"], vocab["disposition"], event_time
     ), []
+
+
+CONFIDENTIAL_FIELD = "traceledger:confidential"
+# What makes an event a recall or a verdict, which shoppers and inspectors must be shown.
+_VERDICT_FIELDS = ("bizStep", "disposition", "epcList", "quantityList")
+
+
+def _check_public_verdict(
+    event: Mapping[str, Any], biz_step: str | None, disposition: str | None, bad: Any
+) -> None:
+    """A recall or an inspection verdict is public by nature: a sender may keep its
+    extensions confidential, never what makes it a recall or about which goods."""
+    hidden = event.get(CONFIDENTIAL_FIELD)
+    if not isinstance(hidden, list):
+        return
+    if disposition not in AUTHORITY_DISPOSITIONS and biz_step != "inspecting":
+        return
+    for name in (n for n in _VERDICT_FIELDS if n in hidden):
+        bad(
+            f"/{CONFIDENTIAL_FIELD}",
+            f"a recall or inspection verdict cannot keep {name} confidential: "
+            "the public status is computed from it",
+        )
 
 
 def _checked_time(
