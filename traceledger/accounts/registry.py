@@ -176,19 +176,25 @@ async def get_enterprise(conn: Conn, enterprise_id: int) -> Enterprise:
     return found[0]
 
 
+# The owner prefixes enterprise `e` may create goods under (see delegate()), as a column.
+DELEGATED_PREFIXES = (
+    "coalesce((SELECT array_agg(DISTINCT p.prefix ORDER BY p.prefix)"
+    " FROM delegations d JOIN enterprise_prefixes p ON p.enterprise_id = d.owner_id"
+    " AND (d.prefix IS NULL OR d.prefix = p.prefix)"
+    " WHERE d.delegate_id = e.id), '{}')"
+)
+
+
 async def list_enterprises(conn: Conn, only: int | None = None) -> list[Enterprise]:
     rows = await conn.fetch(
-        "SELECT e.id, e.name, e.role, e.rate_limit,"
+        "SELECT e.id, e.name, e.role, e.rate_limit,"  # noqa: S608 - fixed SQL only
         " coalesce((SELECT array_agg(prefix ORDER BY prefix) FROM enterprise_prefixes p"
         "           WHERE p.enterprise_id = e.id), '{}') AS prefixes,"
         " coalesce((SELECT array_agg(key_id ORDER BY added_at) FROM enterprise_keys k"
         "           WHERE k.enterprise_id = e.id), '{}') AS key_ids,"
         " coalesce((SELECT array_agg(revoked_at ORDER BY added_at) FROM enterprise_keys k"
         "           WHERE k.enterprise_id = e.id), '{}') AS revoked,"
-        " coalesce((SELECT array_agg(DISTINCT p.prefix ORDER BY p.prefix)"
-        "           FROM delegations d JOIN enterprise_prefixes p ON p.enterprise_id = d.owner_id"
-        "            AND (d.prefix IS NULL OR d.prefix = p.prefix)"
-        "           WHERE d.delegate_id = e.id), '{}') AS delegated"
+        f" {DELEGATED_PREFIXES} AS delegated"
         " FROM enterprises e WHERE $1::bigint IS NULL OR e.id = $1 ORDER BY e.id",
         only,
     )

@@ -330,7 +330,14 @@ class Signers:
         parties: dict[int, Party] = {}
         for origin, conn in sources:
             wanted = [e for (log, e) in ids if log == origin]
-            for e, party in (await load_parties(conn, wanted)).items():
+            if not wanted:
+                continue
+            # Past shards are never migrated: one frozen before 0013 has no delegations.
+            has_delegations = origin == current or bool(
+                await conn.fetchval("SELECT to_regclass('delegations') IS NOT NULL")
+            )
+            found = await load_parties(conn, wanted, delegations=has_delegations)
+            for e, party in found.items():
                 parties[ids[(origin, e)]] = dataclasses.replace(party, id=ids[(origin, e)])
         return cls(ids, parties)
 
