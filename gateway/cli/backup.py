@@ -11,7 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from gateway.cli.settings import settings_from_args
+from gateway.cli.settings import real_reason, settings_from_args
 from traceledger.errors import ConfigError
 from traceledger.ledger import resolve_dsn
 from traceledger.log.published import FORK_AUDIT_FILE, accept_fork
@@ -106,9 +106,6 @@ async def _accept_fork(args: argparse.Namespace) -> int:
 
 
 def cmd_accept_fork(args: argparse.Namespace) -> int:
-    if len(args.reason.strip()) < 10:
-        print("traceledger accept-fork: give a real --reason (10 characters or more)")
-        return 2
     return asyncio.run(_accept_fork(args))
 
 
@@ -146,5 +143,7 @@ def add_backup_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "home/forks/, appends the reason to home/forks/accepted-forks.jsonl, and lets the "
         "log sign again. Everyone holding the old checkpoint will see a fork.",
     )
-    fork.add_argument("--reason", required=True, help="why; recorded with the archive")
+    fork.add_argument(
+        "--reason", required=True, type=real_reason, help="why; recorded with the archive"
+    )
     fork.set_defaults(func=cmd_accept_fork)

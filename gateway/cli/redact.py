@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import getpass
 
-from gateway.cli.settings import settings_from_args
+from gateway.cli.settings import real_reason, settings_from_args
 from traceledger.errors import RedactionError
 from traceledger.ledger import resolve_dsn
 from traceledger.log.sequencer import Sequencer
@@ -32,9 +32,6 @@ async def _redact(args: argparse.Namespace) -> int:
 
 
 def cmd_redact(args: argparse.Namespace) -> int:
-    if len(args.reason.strip()) < 10:
-        print("traceledger redact: give a real --reason (10 characters or more)")
-        return 2
     return asyncio.run(_redact(args))
 
 
@@ -48,6 +45,8 @@ def add_redact_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     erase.add_argument("index", type=int, help="the log index of the event")
     erase.add_argument("field", help="a top-level field of the event, e.g. ilmd or sourceList")
-    erase.add_argument("--reason", required=True, help="why (logged; 10 characters or more)")
+    erase.add_argument(
+        "--reason", required=True, type=real_reason, help="why (logged; 10 characters or more)"
+    )
     erase.add_argument("--by", default=getpass.getuser(), help="who (default: your user name)")
     erase.set_defaults(func=cmd_redact)

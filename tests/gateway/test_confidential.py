@@ -290,7 +290,11 @@ async def test_traceledger_verify_checks_version_2_leaves(client: Client, secret
 
 
 async def run_cli(*args: str, settings: Settings) -> int:
-    code: int = await asyncio.to_thread(cli, [*cli_args(settings), *args])
+    """The command's exit status; usage errors exit (2) through argparse, as in a shell."""
+    try:
+        code: int = await asyncio.to_thread(cli, [*cli_args(settings), *args])
+    except SystemExit as exc:
+        return int(exc.code or 0)
     return code
 
 
