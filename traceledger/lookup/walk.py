@@ -208,6 +208,7 @@ class Walk:
 
     def replay(self, key: GS1Key, rows: Iterable[EventRow]) -> None:
         """The walk again over rows already read, following believed claims only."""
+        rows = list(rows)
         by_key: dict[str, list[EventRow]] = {}
         for row in rows:
             for k in {k for k, role in row.keys if role != "lotMember"}:
@@ -216,7 +217,7 @@ class Walk:
         if self.verdict is not None:
             self.retracted = {
                 (r.log, r.corrects)
-                for r in by_key_rows(by_key)
+                for r in rows
                 if r.declaration and r.corrects is not None and self.verdict(r).believed
             }
         frontier, depth = self._start(key), 0
@@ -340,8 +341,3 @@ class Walk:
             for i, r in self.events.items()
             if i[1] < sizes.get(i[0], 0) and r.leaf
         }
-
-
-def by_key_rows(by_key: Mapping[str, list[EventRow]]) -> list[EventRow]:
-    """Each row of a key -> rows map once."""
-    return list({r.id: r for rows in by_key.values() for r in rows}.values())

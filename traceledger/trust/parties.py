@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from traceledger.errors import IdentifierError
-from traceledger.standards.gs1 import GS1Key, parse_index_key
+from traceledger.standards.gs1 import parse_index_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +58,10 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 
 def _under(key: str, prefixes: tuple[str, ...]) -> bool:
-    parsed = _parsed(key)
+    parsed = parse_index_key(key)
     if parsed is None:
         return False
     try:
         return any(parsed.owned_by(p) for p in prefixes)
     except IdentifierError:
         return False
-
-
-def _parsed(key: str) -> GS1Key | None:
-    return parse_index_key(key)
