@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp_jinja2
@@ -95,6 +96,10 @@ async def _ledger_ctx(app: web.Application) -> AsyncIterator[None]:
             origin=ledger.verifier.name,
             ttl=min(settings.lookup_cache_seconds, 10),
         )
+        # What start-up built (modules, schemas, templates) lives as long as the process:
+        # kept out of the collector's full passes, which otherwise walk all of it and
+        # held the event loop for 40 ms at a time under capture (scripts/bench_capture.py).
+        gc.freeze()
         yield
 
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -86,16 +88,26 @@ async def copy_baseline(url: str, rows: int, per_commit: int, row_bytes: int) ->
         await conn.close()
 
 
-async def stall_probe(http: aiohttp.ClientSession, base: str, stop: asyncio.Event) -> float:
-    """The slowest /healthz answer while `stop` is not set, asked every 10 ms."""
-    slowest = 0.0
-    while not stop.is_set():
-        t0 = time.perf_counter()
-        async with http.get(base + "/healthz") as r:
-            await r.read()
-        slowest = max(slowest, time.perf_counter() - t0)
-        await asyncio.sleep(0.01)
-    return slowest
+@contextlib.asynccontextmanager
+async def stall_probe(base: str) -> AsyncIterator[list[float]]:
+    """The slowest /healthz answer while inside, in seconds, from a probe in its own
+    process (scripts/stall_probe.py); the list it yields holds it on exit."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(Path(__file__).with_name("stall_probe.py")),
+        base,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    slowest: list[float] = []
+    try:
+        assert proc.stdout is not None
+        if await proc.stdout.readline() != b"ready\n":
+            raise RuntimeError(f"the stall probe could not reach {base}")
+        yield slowest
+    finally:
+        out, _ = await proc.communicate(b"")
+    slowest.append(float(out) / 1e3)
 
 
 async def post_all(
@@ -138,13 +150,11 @@ async def over_http(
             for _ in range(docs):
                 bodies.append(sign_document(document(serial, per_doc), key))
                 serial += per_doc
-            stop = asyncio.Event()
-            probe = asyncio.create_task(stall_probe(http, base, stop))
-            t = time.perf_counter()
-            latencies = await post_all(http, base, bodies, clients)
-            rate = per_doc * docs / (time.perf_counter() - t)
-            stop.set()
-            stall = await probe
+            async with stall_probe(base) as slowest:
+                t = time.perf_counter()
+                latencies = await post_all(http, base, bodies, clients)
+                rate = per_doc * docs / (time.perf_counter() - t)
+            stall = slowest[0]
             copy = await copy_baseline(url, per_doc * docs, per_doc, 400)
             print(
                 f"{per_doc:>10} {clients:>7} {rate:>9,.0f} {copy:>11,.0f}"

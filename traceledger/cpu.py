@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import importlib
 import multiprocessing
 import os
 import select
@@ -54,6 +55,13 @@ class CpuPool:
                 initializer=end_with,
                 initargs=(os.getpid(),),
             )
+            # Start every worker now, not on the first request: the first task would
+            # otherwise wait for the fork server to import PRELOAD (a third of a second),
+            # and the event loop with it.
+            loop = asyncio.get_running_loop()
+            await asyncio.gather(
+                *(loop.run_in_executor(self._executor, warm) for _ in range(self.workers))
+            )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -67,6 +75,12 @@ class CpuPool:
         loop = asyncio.get_running_loop()
         # A partial of a module-level function pickles; a lambda would not.
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+
+def warm() -> None:
+    """Run in each worker as the pool starts: what the first task would do."""
+    for module in PRELOAD:
+        importlib.import_module(module)
 
 
 def end_with(parent: int) -> None:

@@ -76,12 +76,13 @@ class Prebuilder:
 
     async def _build(self, keys: list[str], checkpoint: SignedCheckpoint) -> bool:
         """Build and store answers for `keys`; False if told to stop on the way."""
-        parsed = [k for k in map(parse_index_key, keys) if k is not None]
         batch: list[CachedAnswer] = []
-        for i in range(0, len(parsed), CONCURRENT_BUILDS):
+        for i in range(0, len(keys), CONCURRENT_BUILDS):
             if self.task.stopping:
                 return False
-            group = parsed[i : i + CONCURRENT_BUILDS]
+            # Parsed a group at a time: a chunk names thousands of keys, and parsing them
+            # all at once would hold the event loop for tens of milliseconds.
+            group = _prebuildable(keys[i : i + CONCURRENT_BUILDS])
             built = await asyncio.gather(*(self._assemble(k, checkpoint) for k in group))
             self.task.beat()  # a chunk may take long: say it is not stalled
             batch.extend(a for a in built if a is not None)
@@ -112,8 +113,8 @@ class Prebuilder:
 
 
 async def _touched(conn: Conn, start: int, end: int) -> list[str]:
-    """The prebuildable keys events in [start, end) name, and every stored answer whose
-    walk visited a key they name."""
+    """The keys events in [start, end) name, and every stored answer whose walk visited
+    one of them (the builder keeps those that are prebuildable)."""
     named = [
         r["key"]
         for r in await conn.fetch(
@@ -123,10 +124,13 @@ async def _touched(conn: Conn, start: int, end: int) -> list[str]:
             end,
         )
     ]
-    targets = {k for k in named if (g := parse_index_key(k)) is not None and prebuildable(g)}
     rows = await conn.fetch("SELECT key FROM prebuilt_answers WHERE keys && $1::text[]", named)
-    targets.update(r["key"] for r in rows)
-    return sorted(targets)
+    return sorted({*named, *(r["key"] for r in rows)})
+
+
+def _prebuildable(keys: list[str]) -> list[GS1Key]:
+    """The keys an answer is prebuilt for (traceledger/lookup/prebuilt.py)."""
+    return [g for g in map(parse_index_key, keys) if g is not None and prebuildable(g)]
 
 
 async def _stale(conn: Conn, size: int, limit: int) -> list[str]:
