@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 PREFIX = "0614141"
 ROWS = ((1, 16, 2000), (100, 4, 300), (1000, 2, 40))  # events/doc, clients, documents
+PAIRS = 3  # runs without and with selective disclosure, alternating
 
 
 def event(n: int) -> dict[str, object]:
@@ -130,9 +132,20 @@ async def post_all(
     return latencies
 
 
+@dataclass(frozen=True)
+class Row:
+    """One row of the HTTP table."""
+
+    rate: float  # events/s
+    ratio: float  # of the same run's raw COPY rows/s
+    ack_p99: float  # s
+    stall: float  # s
+
+
 async def over_http(
     url: str, home: Path, key: Ed25519PrivateKey, scale: float, disclose: bool
-) -> None:
+) -> dict[int, Row]:
+    """One run of every row of ROWS on a fresh server; printed, and by events/doc."""
     print(
         "== capture over HTTP (server in its own process) vs raw COPY of as many rows"
         f" with as many commits; selective disclosure {'on' if disclose else 'off'}"
@@ -141,7 +154,7 @@ async def over_http(
         f"{'events/doc':>10} {'clients':>7} {'events/s':>9} {'COPY rows/s':>11}"
         f" {'ratio':>6} {'ack p50 ms':>10} {'ack p99 ms':>10} {'stall ms':>9}"
     )
-    serial = 0
+    serial, rows = 0, {}
     env = {"TRACELEDGER_SELECTIVE_DISCLOSURE": "1" if disclose else "0"}
     async with served(url, home, env) as base, aiohttp.ClientSession() as http:
         for per_doc, clients, full in ROWS:
@@ -154,13 +167,44 @@ async def over_http(
                 t = time.perf_counter()
                 latencies = await post_all(http, base, bodies, clients)
                 rate = per_doc * docs / (time.perf_counter() - t)
-            stall = slowest[0]
             copy = await copy_baseline(url, per_doc * docs, per_doc, 400)
+            rows[per_doc] = Row(rate, rate / copy, pct(latencies, 0.99), slowest[0])
             print(
                 f"{per_doc:>10} {clients:>7} {rate:>9,.0f} {copy:>11,.0f}"
                 f" {rate / copy:>6.2f} {pct(latencies, 0.5) * 1e3:>10.1f}"
-                f" {pct(latencies, 0.99) * 1e3:>10.1f} {stall * 1e3:>9.1f}"
+                f" {pct(latencies, 0.99) * 1e3:>10.1f} {slowest[0] * 1e3:>9.1f}"
             )
+    return rows
+
+
+def goals(runs: dict[bool, list[dict[int, Row]]]) -> None:
+    """Issue 14's capture goals and issue 12's cost of selective disclosure. Each side
+    ran PAIRS times, alternating, on this shared machine, where other work only ever
+    slows a run: throughput is each side's best run, stalls and ack latency the worst."""
+    off, on = runs[False], runs[True]
+
+    def best(side: list[dict[int, Row]], size: int) -> Row:
+        return max((r[size] for r in side), key=lambda row: row.rate)
+
+    def worst(measure: Callable[[Row], float]) -> float:
+        return max(measure(r) for side in (off, on) for run in side for r in run.values())
+
+    stall, ack = worst(lambda r: r.stall), max(r[1000].ack_p99 for r in off + on)
+    print("\n== goals")
+    table = [
+        ("ratio at 1,000-event documents", best(off, 1000).ratio, ">=", 0.25),
+        ("ratio at 100-event documents", best(off, 100).ratio, ">=", 0.15),
+        ("ack p99 at 1,000-event documents, ms", ack * 1e3, "<", 1000),
+        ("longest stall while capturing, ms", stall * 1e3, "<", 50),
+    ]
+    for size, _, _ in ROWS:
+        cost = 1 - best(on, size).rate / best(off, size).rate
+        table.append(
+            (f"selective disclosure cost at {size}-event documents, %", cost * 100, "<=", 10)
+        )
+    for label, value, op, goal in table:
+        met = value >= goal if op == ">=" else value < goal if op == "<" else value <= goal
+        print(f"{label:>56} {value:>8.2f}  goal {op} {goal:<6} {'met' if met else 'NOT MET'}")
 
 
 def timed(label: str, work: Callable[[int], T], total: list[float]) -> list[T]:
@@ -222,7 +266,7 @@ def stages() -> None:
     print(f"{'all capture stages':>28} {sum(spent) * 1e3:>9.1f}")
     ids = [[eventhash.event_hash_id(d) for d in digests[n]] for n in range(ROUNDS)]
     timed(
-        "+ salted field digests",
+        "salted stored form (instead)",
         lambda n: [salt_event({**e, "eventID": i}) for e, i in zip(events[n], ids[n], strict=True)],
         [],
     )
@@ -233,17 +277,19 @@ def stages() -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    # The same run, without and with selective disclosure (version-2 leaves), each on a
-    # fresh database so neither pays for the other's rows.
-    for disclose in (False, True):
+    # Without and with selective disclosure (version-2 leaves), alternating, PAIRS times
+    # each, each run on a fresh database so none pays for another's rows.
+    runs: dict[bool, list[dict[int, Row]]] = {False: [], True: []}
+    for disclose in (False, True) * PAIRS:
         async with scratch_database() as (url, tmp):
             pool = await connect_pool(url, min_size=1, max_size=2)
             key = Ed25519PrivateKey.generate()
             async with pool.acquire() as conn:
                 await registry.add_enterprise(conn, "Bench", [PREFIX], key.public_key())
             await pool.close()
-            await over_http(url, tmp / "home", key, args.scale, disclose)
+            runs[disclose].append(await over_http(url, tmp / "home", key, args.scale, disclose))
     stages()
+    goals(runs)
 
 
 if __name__ == "__main__":

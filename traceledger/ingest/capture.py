@@ -13,7 +13,6 @@ envelope's receipt is stored with it, so a replay gets the identical answer.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -126,14 +125,17 @@ class CaptureService:
                 enterprise.is_authority,
                 prepared.events_pointer,
             )
-        entries = [
-            Entry(identity, payload, envelope)
-            for identity, payload in zip(prepared.identities, prepared.payloads, strict=True)
-        ]
         if prepared.disclosed:  # the events' entries get version-2 leaves
             entries = [
-                dataclasses.replace(e, salts=salts, commitment=commitment)
-                for e, (salts, commitment) in zip(entries, prepared.disclosed, strict=True)
+                Entry(identity, payload, envelope, salts, commitment)
+                for identity, payload, (salts, commitment) in zip(
+                    prepared.identities, prepared.payloads, prepared.disclosed, strict=True
+                )
+            ]
+        else:
+            entries = [
+                Entry(identity, payload, envelope)
+                for identity, payload in zip(prepared.identities, prepared.payloads, strict=True)
             ]
         if prepared.master_data is not None:  # the header's names, after the events
             if len(entries) >= settings.max_batch_entries:

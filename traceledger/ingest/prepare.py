@@ -117,15 +117,10 @@ def prepare(
         return Refused("media", str(exc))
     except MalformedError as exc:
         return Refused("malformed", str(exc), position=exc.position)
-    prepared = replace(
-        _entries(shaped, events), master_data=header_entry(shaped.document, signer.name)
+    return replace(
+        _entries(shaped, events, limits.disclose),
+        master_data=header_entry(shaped.document, signer.name),
     )
-    if limits.disclose:  # the stored event: as sent, with the eventID it is stored under
-        prepared.disclosed.extend(
-            salt_event({**e, "eventID": item["eventID"]})
-            for e, item in zip(events, prepared.listed, strict=True)
-        )
-    return prepared
 
 
 def _checked(shaped: EventDocument, signer: Signer, limits: Limits) -> list[Mapping[str, Any]]:
@@ -170,7 +165,7 @@ def _checked(shaped: EventDocument, signer: Signer, limits: Limits) -> list[Mapp
     return events
 
 
-def _entries(shaped: EventDocument, events: list[Mapping[str, Any]]) -> Prepared:
+def _entries(shaped: EventDocument, events: list[Mapping[str, Any]], disclose: bool) -> Prepared:
     context = eventhash.document_context(shaped.document)
     prepared = Prepared([], [], [], {}, shaped.events_pointer)
     for i, event in enumerate(events):
@@ -181,9 +176,12 @@ def _entries(shaped: EventDocument, events: list[Mapping[str, Any]]) -> Prepared
         event_id = event.get("eventID") or eventhash.event_hash_id(digest)
         stored_event = {**event, "eventID": event_id}
         prepared.identities.append(event_identity(event, digest))
-        prepared.payloads.append(
-            json.dumps(stored_event, ensure_ascii=False, separators=(",", ":")).encode()
-        )
+        if disclose:  # a version-2 leaf: salted field digests (tlog/disclosure.py)
+            payload, salts, commitment = salt_event(stored_event)
+            prepared.disclosed.append((salts, commitment))
+        else:
+            payload = json.dumps(stored_event, ensure_ascii=False, separators=(",", ":")).encode()
+        prepared.payloads.append(payload)
         item: dict[str, object] = {"eventID": event_id}
         verified = eventhash.hash_id_verified(event_id, digest)
         if verified is not None:
