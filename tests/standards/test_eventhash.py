@@ -981,3 +981,81 @@ def test_the_simple_context_expands_vocabulary_as_the_reference_does() -> None:
     assert ours(full) == reference_hashes(full)
     assert ours(simple) != ours(full)
     assert "exception=ALARM_CONDITION" in ours(simple)[0][0]
+
+
+# --------------------------------------------------- the fast path for ordinary events
+
+# Strings that exercise every branch of how a value is written: vocabulary words the
+# bare-string expansion replaces, CBV URNs, EPC URNs and Digital Links, numbers, time
+# stamps, blanks, and values that send the event down the general path.
+_SIMPLE_STRINGS = st.sampled_from(
+    [
+        "commissioning",
+        "shipping",
+        "active",
+        "in_transit",
+        "BizStep-shipping",
+        "urn:epcglobal:cbv:bizstep:receiving",
+        "urn:epcglobal:cbv:disp:in_progress",
+        "https://ref.gs1.org/cbv/BizStep-shipping",
+        "cbv:BizStep-shipping",
+        "cbv",
+        "gs1:Temperature",
+        "urn:epc:id:sgtin:0614141.107346.2018",
+        "urn:epc:id:sgln:0614141.00777.0",
+        "https://id.gs1.org/01/70614141123451/21/2018",
+        "urn:epc:class:lgtin:4012345.012345.998877",
+        "2026-10-01T08:00:00+08:00",
+        "2026-10-01T08:00:00.123456Z",
+        "+08:00",
+        "-05:00",
+        "ADD",
+        "OBSERVE",
+        " ",
+        "",
+        "1.50",
+        "007",
+        "ObjectEvent",
+        "ni:///sha-256;00?ver=CBV2.0",
+    ]
+) | st.text(max_size=8)
+_SIMPLE_VALUES = {
+    "eventTime": st.sampled_from(["2026-10-01T08:00:00+08:00", "2026-01-01T00:00:00.5Z", " "]),
+    "recordTime": _SIMPLE_STRINGS,
+    "eventID": _SIMPLE_STRINGS,
+    **dict.fromkeys(
+        ("eventTimeZoneOffset", "parentID", "action", "bizStep", "disposition"), _SIMPLE_STRINGS
+    ),
+    **{
+        k: st.lists(_SIMPLE_STRINGS, max_size=4) | _SIMPLE_STRINGS
+        for k in ("epcList", "inputEPCList", "childEPCs", "outputEPCList")
+    },
+    **{
+        k: st.fixed_dictionaries({"id": _SIMPLE_STRINGS})
+        | st.fixed_dictionaries({"id": _SIMPLE_STRINGS, "ex:f": _SIMPLE_STRINGS})
+        for k in ("readPoint", "bizLocation")
+    },
+}
+
+
+@given(
+    event_type=st.sampled_from(["ObjectEvent", "AggregationEvent", "TransactionEvent", "shipping"]),
+    fields=st.fixed_dictionaries({}, optional=_SIMPLE_VALUES),
+    extra=st.sampled_from([{}, {}, {}, {"quantityList": []}, {"ex:x": "1"}]),
+)
+@settings(max_examples=500)
+def test_the_fast_path_writes_what_the_general_path_does(
+    event_type: str, fields: dict[str, Any], extra: dict[str, Any]
+) -> None:
+    from traceledger.standards.eventhash import _general_prehash
+
+    event = {"type": event_type, **fields, **extra}
+    try:
+        expected: str | type[ValueError] = _general_prehash(event, {})
+    except ValueError:
+        expected = ValueError
+    try:
+        got: str | type[ValueError] = prehash_string(event)
+    except ValueError:
+        got = ValueError
+    assert got == expected
