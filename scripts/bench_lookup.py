@@ -195,7 +195,7 @@ async def main(args: argparse.Namespace) -> None:
             async with served(url, tmp / "home", {"TRACELEDGER_PREBUILD_ANSWERS": "0"}) as base:
                 await measure(lookup(base), warm, args.clients, 3)  # connections, buffers
                 live = await measure(
-                    lookup(base), lambda: next(cold_live), args.clients, args.seconds
+                    lookup(base), lambda: next(cold_live, None), args.clients, args.seconds
                 )
             async with served(url, tmp / "home") as base:
                 pool = await asyncpg.create_pool(url, min_size=args.clients, max_size=args.clients)
@@ -217,7 +217,7 @@ async def main(args: argparse.Namespace) -> None:
                     ("lookup, each item once, live", *live),
                     (
                         "lookup, each item once",
-                        *await measure(get, lambda: next(cold), args.clients, args.seconds),
+                        *await measure(get, lambda: next(cold, None), args.clients, args.seconds),
                     ),
                     (
                         f"lookup, Zipf s={args.zipf:g}",
@@ -246,7 +246,7 @@ async def main(args: argparse.Namespace) -> None:
                     (
                         "lookup, each item once, scans not counted",
                         *await measure(
-                            get, lambda: next(cold_uncounted), args.clients, args.seconds
+                            get, lambda: next(cold_uncounted, None), args.clients, args.seconds
                         ),
                     ),
                     (

@@ -25,12 +25,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 async def measure(
     fetch: Callable[[int], Awaitable[None]],
-    keys: list[int] | Callable[[], int],
+    keys: list[int] | Callable[[], int | None],
     clients: int,
     seconds: float,
 ) -> tuple[list[float], float]:
     """Latencies and requests/s of `clients` concurrent loops calling fetch(key), the key
-    drawn uniformly from `keys` or by calling it."""
+    drawn uniformly from `keys` or by calling it; a loop ends early when that gives None
+    (a source of items to ask for once has run out, at small sizes)."""
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
     rng = random.Random(1)
@@ -39,6 +40,8 @@ async def measure(
     async def client() -> None:
         while time.perf_counter() < deadline:
             n = draw()
+            if n is None:
+                return
             t0 = time.perf_counter()
             await fetch(n)
             latencies.append(time.perf_counter() - t0)
