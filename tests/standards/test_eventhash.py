@@ -1059,3 +1059,16 @@ def test_the_fast_path_writes_what_the_general_path_does(
     except ValueError:
         got = ValueError
     assert got == expected
+    # GS1's simple context expands vocabulary its own way: the general path's business.
+    simple = document_context(
+        {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context-simple.jsonld"]}
+    )
+    try:
+        expected = _general_prehash(event, simple)
+    except ValueError:
+        expected = ValueError
+    try:
+        got = prehash_string(event, simple)
+    except ValueError:
+        got = ValueError
+    assert got == expected
