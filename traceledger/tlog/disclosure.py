@@ -17,8 +17,11 @@ Canonical JSON is UTF-8 JSON with keys sorted, no whitespace and non-ASCII chara
 themselves, as orjson writes it (`OPT_SORT_KEYS`; Python's json module for integers beyond
 64 bits, which orjson refuses): the server computes it, once at capture and again when it
 audits (`traceledger verify`), always from the same values.
-Salts are stored (`entries.salts`) as the concatenation of the 16-byte salts in the order
-of the payload's field names sorted by code point. A redacted field loses its value and
+The stored event (`entries.payload`) is a JSON object of those same canonical field
+encodings, in sorted order; verification parses it and re-encodes each field, so any
+faithful JSON of the event would do. Salts are stored (`entries.salts`) as the
+concatenation of the 16-byte salts in the order of the payload's field names sorted by
+code point. A redacted field loses its value and
 its salt; its digest is kept (table `redactions`), so the commitment still holds.
 """
 
