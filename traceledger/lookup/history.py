@@ -28,7 +28,7 @@ from traceledger.log.checkpoints import SignedCheckpoint
 from traceledger.log.cosigned import witness_names
 from traceledger.log.reader import LogReader
 from traceledger.log.shards import Shard
-from traceledger.lookup.answer import Judged, Salted, Signers
+from traceledger.lookup.answer import Judged, Signers
 from traceledger.lookup.cache import CachedAnswer, HistoryCache
 from traceledger.lookup.prebuilt import prebuildable, read_prebuilt
 from traceledger.lookup.walk import MAX_EVENTS, EventId, EventRow, Walk, events_naming
@@ -166,7 +166,7 @@ class HistoryService:
                 mine = sorted(i[1] for i in covered if i[0] == origin)
                 found = await reader.inclusion_proofs(mine, sizes[origin])
                 proofs.update(((origin, i), p) for i, p in found.items())
-        salted = await self._salts(covered)
+        salted = {i: s for i in covered if (s := gathered.events[i].salted) is not None}
         answer = await asyncio.to_thread(
             judged.answer,
             key,
@@ -204,26 +204,6 @@ class HistoryService:
             self.cache.now(),
             answer,
         )
-
-    async def _salts(self, covered: Sequence[EventId]) -> dict[EventId, Salted]:
-        """The fields' salts (and redacted fields' digests) of the version-2 events shown."""
-        found: dict[EventId, Salted] = {}
-        pools = [(self.origin, self._pool)] + [(s.origin, s.pool) for s in self.past]
-        for origin, pool in pools:
-            mine = [i[1] for i in covered if i[0] == origin]
-            if not mine:
-                continue
-            async with pool.acquire() as conn:
-                rows = await conn.fetch(
-                    "SELECT e.idx, e.salts, (SELECT array_agg(ARRAY[convert_to(r.field,"
-                    " 'UTF8'), r.digest]) FROM redactions r WHERE r.idx = e.idx) AS redacted"
-                    " FROM entries e WHERE e.idx = ANY($1::bigint[]) AND e.salts IS NOT NULL",
-                    mine,
-                )
-            for r in rows:
-                redacted = {bytes(n).decode(): bytes(d) for n, d in r["redacted"] or ()}
-                found[(origin, r["idx"])] = (bytes(r["salts"]), redacted)
-        return found
 
     def _readers(self) -> list[tuple[str, LogReader]]:
         """Every log's reader, current first."""

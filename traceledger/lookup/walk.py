@@ -64,6 +64,8 @@ class EventRow:
     submitted_with: str = "dsse"  # see traceledger/accounts/provenance.py
     event_id_verified: bool | None = None  # an ni: eventID that is (not) its hash
     declaration: bool = False  # it carries an EPCIS errorDeclaration
+    # With detail, a version-2 leaf's: its fields' salts and redacted fields' digests.
+    salted: tuple[bytes, Mapping[str, bytes]] | None = None
 
     @property
     def id(self) -> EventId:
@@ -95,16 +97,24 @@ async def events_naming(
 ) -> list[EventRow]:
     """Every indexed event naming any of `keys`, with all the keys it names, in time order.
 
-    `detail` also brings each event's leaf, payload and sender, so a history needs no
-    further round trips for them. `lot_members` also finds the events that made serials
-    of a lot in `keys` (the way a forward trace goes from a lot to its serials).
+    `detail` also brings each event's leaf, payload, sender and (version-2 leaves) its
+    fields' salts and redacted fields' digests, read with the payload so the two always
+    fit, and a history needs no further round trips for them. `lot_members` also finds
+    the events that made serials of a lot in `keys` (the way a forward trace goes from a
+    lot to its serials).
     """
     rows = await conn.fetch(
         # LATERAL: fetch each matched event's other keys through the idx index, whatever
         # the planner believes about how many events the keys match. (S608: only
         # literal fragments are joined, never input.)
         "SELECT e.*, k2.all_keys, k2.all_roles"  # noqa: S608
-        + (", en.leaf, en.payload, ent.name AS sender, ent.role AS sender_role" if detail else "")
+        + (
+            ", en.leaf, en.payload, ent.name AS sender, ent.role AS sender_role, en.salts,"
+            " (SELECT array_agg(ARRAY[convert_to(r.field, 'UTF8'), r.digest])"
+            "  FROM redactions r WHERE r.idx = m.idx) AS redacted"
+            if detail
+            else ""
+        )
         # A lotMember key names the lot a serial was made in: the lot's other serials'
         # commissioning events are not the lot's history (a lot of 10,000 would drag in
         # 10,000 events).
@@ -141,6 +151,7 @@ async def events_naming(
             list(zip(r["all_keys"], r["all_roles"], strict=True)),
             leaf=bytes(r["leaf"]) if detail else None,
             payload=None if not detail or r["payload"] is None else bytes(r["payload"]),
+            salted=_salted(r) if detail else None,
             who=None if not detail or r["sender"] is None else (r["sender"], r["sender_role"]),
             # Past shards may predate these columns (migration 0009).
             submitted_with=r.get("submitted_with") or "dsse",
@@ -149,6 +160,14 @@ async def events_naming(
         )
         for r in rows
     ]
+
+
+def _salted(row: Any) -> tuple[bytes, dict[str, bytes]] | None:
+    """A version-2 event's salts and its redacted fields' digests (tlog/disclosure.py)."""
+    if row["salts"] is None:
+        return None
+    redacted = {bytes(n).decode(): bytes(d) for n, d in row["redacted"] or ()}
+    return bytes(row["salts"]), redacted
 
 
 class Walk:
