@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from traceledger.errors import IntegrityError, NoteError
 from traceledger.log.checkpoints import fetch_tiles
+from traceledger.log.reader import redacted_digests, redacted_sql
 from traceledger.standards.epcis import EVENT_TYPES, parse_time
 from traceledger.store.conn import Conn
 from traceledger.tlog import merkle
@@ -129,12 +130,11 @@ async def _page_rows(conn: Conn, start: int) -> list[tuple[object, ...]]:
     version-2 leaf's commitment to salted field digests is recomputed here from the
     stored event, its salts and its redacted fields' digests."""
     rows = await conn.fetch(
-        "SELECT idx, identity, leaf,"
+        "SELECT idx, identity, leaf,"  # noqa: S608 - only our own SQL fragments
         " CASE WHEN get_byte(leaf, 1) = 2 THEN NULL ELSE pg_catalog.sha256(payload) END"
         " AS payload_hash, envelope_hash,"
         " CASE WHEN get_byte(leaf, 1) = 2 THEN payload END AS payload, salts,"
-        " CASE WHEN get_byte(leaf, 1) = 2 THEN (SELECT array_agg(ARRAY[convert_to(r.field,"
-        " 'UTF8'), r.digest]) FROM redactions r WHERE r.idx = e.idx) END AS redacted"
+        f" CASE WHEN get_byte(leaf, 1) = 2 THEN {redacted_sql('e')} END AS redacted"
         " FROM entries e WHERE idx >= $1 AND idx < $2 ORDER BY idx",
         start,
         start + PAGE,
@@ -150,7 +150,7 @@ async def _page_rows(conn: Conn, start: int) -> list[tuple[object, ...]]:
 def _commitment(row: asyncpg.Record) -> bytes:
     """A version-2 entry's commitment as stored; garbage (never a match) when the stored
     salts do not fit the event, so the walk reports the index."""
-    redacted = {bytes(n).decode(): bytes(d) for n, d in row["redacted"] or ()}
+    redacted = redacted_digests(row["redacted"])
     try:
         return stored_commitment(bytes(row["payload"]), bytes(row["salts"] or b""), redacted)
     except ValueError:

@@ -17,7 +17,7 @@ from typing import Any
 
 from traceledger.inspect.query_sql import Found
 from traceledger.log.checkpoints import SignedCheckpoint
-from traceledger.log.reader import LogReader
+from traceledger.log.reader import LogReader, redacted_digests, redacted_sql
 from traceledger.standards.epcis import utc_iso
 from traceledger.store.conn import Conn
 from traceledger.tlog.note import b64encode
@@ -69,8 +69,7 @@ async def log_proof(
     indexes = sorted({f.idx for f in found})
     withheld = {f.idx for f in found if f.withheld}
     rows = await conn.fetch(
-        "SELECT e.idx, e.leaf, e.salts, (SELECT array_agg(ARRAY[convert_to(r.field, 'UTF8'),"
-        " r.digest]) FROM redactions r WHERE r.idx = e.idx) AS redacted"
+        f"SELECT e.idx, e.leaf, e.salts, {redacted_sql('e')} AS redacted"  # noqa: S608
         " FROM entries e WHERE e.idx = ANY($1::bigint[])",
         indexes,
     )
@@ -80,7 +79,9 @@ async def log_proof(
     salted = {
         r["idx"]: {
             "salts": b64encode(bytes(r["salts"])),
-            "redacted": {bytes(n).decode(): b64encode(bytes(d)) for n, d in r["redacted"] or ()},
+            "redacted": {
+                name: b64encode(digest) for name, digest in redacted_digests(r["redacted"]).items()
+            },
         }
         for r in rows
         if r["salts"] is not None and r["idx"] not in withheld

@@ -20,12 +20,12 @@ from typing import Any
 from traceledger.accounts.provenance import provenance
 from traceledger.inspect.holding import custody_gained, parties_for
 from traceledger.lookup.walk import EventRow, events_naming
+from traceledger.standards.epcis import CONFIDENTIAL_FIELD, NAMING_FIELDS
 from traceledger.standards.gs1 import GS1Key
 from traceledger.trust.rules import RECEIVING_STEPS, SHIPPING_STEPS, VERDICT_DISPOSITIONS
 
-CONFIDENTIAL_FIELD = "traceledger:confidential"
 # Never withheld, so a shown event stays a valid EPCIS event.
-_ESSENTIAL = frozenset({"type", "eventTime", "eventTimeZoneOffset", "eventID", "action"})
+_ESSENTIAL = NAMING_FIELDS | {"eventTimeZoneOffset"}
 # The "what" of an event: an enterprise sees events naming its goods in these roles of
 # event_keys (not merely its locations or parties, which say where, not whose).
 GOODS_ROLES = (

@@ -22,6 +22,21 @@ from traceledger.tlog.tiles import (
 )
 
 
+def redacted_sql(entry: str) -> str:
+    """A select-list expression: the redacted fields of the entry whose index is
+    `entry`.idx, as (field name bytes, digest) pairs (traceledger/ops/redaction.py).
+    `entry` is a table alias our own code writes, never input."""
+    return (
+        "(SELECT array_agg(ARRAY[convert_to(r.field, 'UTF8'), r.digest])"  # noqa: S608
+        f" FROM redactions r WHERE r.idx = {entry}.idx)"
+    )
+
+
+def redacted_digests(pairs: list[list[bytes]] | None) -> dict[str, bytes]:
+    """What `redacted_sql` selected: field name -> the digest the log keeps of it."""
+    return {bytes(name).decode(): bytes(digest) for name, digest in pairs or ()}
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEntry:
     index: int
@@ -50,9 +65,8 @@ class LogReader:
             raise RangeError("index must not be negative")
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT e.leaf, e.payload, v.body AS envelope, e.salts,"
-                " (SELECT array_agg(ARRAY[convert_to(r.field, 'UTF8'), r.digest])"
-                "  FROM redactions r WHERE r.idx = e.idx) AS redacted FROM entries e"
+                "SELECT e.leaf, e.payload, v.body AS envelope, e.salts,"  # noqa: S608
+                f" {redacted_sql('e')} AS redacted FROM entries e"
                 " LEFT JOIN envelopes v ON v.hash = e.envelope_hash WHERE e.idx = $1",
                 index,
             )
@@ -62,7 +76,7 @@ class LogReader:
         payload = None if row["payload"] is None else bytes(row["payload"])
         envelope = None if row["envelope"] is None else bytes(row["envelope"])
         salts = None if row["salts"] is None else bytes(row["salts"])
-        redacted = {bytes(name).decode(): bytes(d) for name, d in row["redacted"] or ()}
+        redacted = redacted_digests(row["redacted"])
         decoded = Leaf.decode(leaf, index=index)
         return StoredEntry(index, leaf, decoded, payload, envelope, salts, redacted)
 

@@ -19,7 +19,7 @@ from traceledger.accounts.parties import load_parties
 from traceledger.accounts.provenance import provenance
 from traceledger.lookup.walk import EventId, EventRow, Via, Walk
 from traceledger.lookup.wording import local_iso
-from traceledger.standards.epcis import utc_iso
+from traceledger.standards.epcis import CONFIDENTIAL_FIELD, NAMING_FIELDS, utc_iso
 from traceledger.standards.gs1 import GS1Key
 from traceledger.tlog.disclosure import fields_of
 from traceledger.tlog.note import b64encode
@@ -27,8 +27,6 @@ from traceledger.trust.claims import Claim
 from traceledger.trust.parties import Party
 from traceledger.trust.rules import Verdict, judge
 from traceledger.trust.status import CREATING, status_of
-
-CONFIDENTIAL_FIELD = "traceledger:confidential"
 
 
 def _identifier_json(key: GS1Key) -> dict[str, Any]:
@@ -43,8 +41,6 @@ def _identifier_json(key: GS1Key) -> dict[str, Any]:
     }
 
 
-# Shown from the index whatever the sender lists: an answer names each event by them.
-_NEVER_WITHHELD = frozenset({"type", "eventTime", "eventID", "action"})
 # The event field each walk role of a place or a party is read from.
 _FIELD_OF_ROLE = {
     "readPoint": "readPoint",
@@ -59,7 +55,7 @@ def withheld(event: Mapping[str, Any], inspector: bool) -> frozenset[str]:
     hidden = event.get(CONFIDENTIAL_FIELD)
     if inspector or not isinstance(hidden, list):
         return frozenset()
-    return frozenset(h for h in hidden if isinstance(h, str)) - _NEVER_WITHHELD
+    return frozenset(h for h in hidden if isinstance(h, str)) - NAMING_FIELDS
 
 
 def _public_event(event: Mapping[str, Any], inspector: bool) -> tuple[dict[str, Any], bool]:

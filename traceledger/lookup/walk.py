@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from traceledger.log.reader import redacted_digests, redacted_sql
 from traceledger.standards.epcis import aware
 from traceledger.standards.gs1 import GS1Key, parse_index_key
 from traceledger.trust.claims import Claim
@@ -110,8 +111,7 @@ async def events_naming(
         "SELECT e.*, k2.all_keys, k2.all_roles"  # noqa: S608
         + (
             ", en.leaf, en.payload, ent.name AS sender, ent.role AS sender_role, en.salts,"
-            " (SELECT array_agg(ARRAY[convert_to(r.field, 'UTF8'), r.digest])"
-            "  FROM redactions r WHERE r.idx = m.idx) AS redacted"
+            f" {redacted_sql('m')} AS redacted"
             if detail
             else ""
         )
@@ -166,8 +166,7 @@ def _salted(row: Any) -> tuple[bytes, dict[str, bytes]] | None:
     """A version-2 event's salts and its redacted fields' digests (tlog/disclosure.py)."""
     if row["salts"] is None:
         return None
-    redacted = {bytes(n).decode(): bytes(d) for n, d in row["redacted"] or ()}
-    return bytes(row["salts"]), redacted
+    return bytes(row["salts"]), redacted_digests(row["redacted"])
 
 
 class Walk:

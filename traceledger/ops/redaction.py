@@ -18,15 +18,13 @@ from typing import Any
 
 from traceledger.errors import RedactionError
 from traceledger.log.sequencer import Entry, Sequencer
-from traceledger.standards.epcis import now_utc, utc_iso
+from traceledger.standards.epcis import NAMING_FIELDS, now_utc, utc_iso
 from traceledger.store.conn import Conn
 from traceledger.tlog.disclosure import SALT_SIZE, fields_of
 from traceledger.tlog.leaf import DISCLOSURE_VERSION, Leaf, sha256
 from traceledger.trust.claims import keys_of
 
 RECORD_TYPE = "traceledger:Redaction"
-# What names an event in every answer and index: never redacted.
-KEPT = frozenset({"type", "eventTime", "eventID", "action"})
 # The index columns read from a field (traceledger/ingest/indexer.py).
 _COLUMNS = {
     "bizStep": "biz_step",
@@ -61,7 +59,7 @@ async def redact(
             event, salts, leaf = await _stored(conn, index)
             if field not in event:
                 raise RedactionError(f"entry {index} has no field {field!r} (or had it erased)")
-            if field in KEPT:
+            if field in NAMING_FIELDS:
                 raise RedactionError(f"{field!r} names the event in every answer; never redacted")
             pending = _digest(event, salts, field)
             await _erase(conn, index, event, salts, field, pending)

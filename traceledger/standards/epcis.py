@@ -219,6 +219,8 @@ def check_event(
 
 
 CONFIDENTIAL_FIELD = "traceledger:confidential"
+# What names an event in every answer and in the index: never withheld, never redacted.
+NAMING_FIELDS = frozenset({"type", "eventTime", "eventID", "action"})
 # What makes an event a recall or a verdict, which shoppers and inspectors must be shown.
 _VERDICT_FIELDS = ("bizStep", "disposition", "epcList", "quantityList")
 
