@@ -10,9 +10,10 @@ by every buyer of a fake. The count must be cheap to keep, hard to inflate and p
 - A client counts at most once a window (a minute) per code, so a reload, or the page's
   own proof check fetching the answer, is not a second scan, and inflating a count takes
   many addresses and a lot of time.
-- The lookup never waits for a write: `record` only adds to a pending batch in memory,
-  which `ScanFlusher` (started by `Ledger.open`) writes every interval in one statement.
-  `tally` reads a code's stored count once per few seconds at most, and adds what this
+- The lookup never waits for a write to count: `record` only adds to a pending batch in
+  memory, which `ScanFlusher` (started by `Ledger.open`) writes every interval in one
+  statement. `tally` reads a code's stored count once per few seconds at most (waiting
+  for a flush under way, so the two never lose or double a count), and adds what this
   process has not written yet. A crash loses at most one interval of counts.
 """
 
@@ -157,15 +158,20 @@ class ScanCounter:
         None when nothing is known (never counted, or the database cannot say)."""
         known = self._known.get(key)
         if known is None or self._clock() - known[1] > self._cache_seconds:
-            try:
-                async with self._read_pool.acquire() as conn:
-                    row = await conn.fetchrow(
-                        "SELECT count, first_at, last_at FROM scan_counts WHERE key = $1", key
-                    )
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("scan count of %s not read: %s", key, exc)
-                return None  # the page goes without a count rather than a wrong one
-            self._remember(key, None if row is None else Tally(*row))
+            # Never while a flush is under way: a read that overlapped one could miss the
+            # counts it was writing (read before its commit, remembered after it) or count
+            # them twice (read after its commit, while they are still "flushing").
+            async with self._flush_lock:
+                try:
+                    async with self._read_pool.acquire() as conn:
+                        row = await conn.fetchrow(
+                            "SELECT count, first_at, last_at FROM scan_counts WHERE key = $1",
+                            key,
+                        )
+                except (OSError, asyncpg.PostgresError) as exc:
+                    log.warning("scan count of %s not read: %s", key, exc)
+                    return None  # the page goes without a count rather than a wrong one
+                self._remember(key, None if row is None else Tally(*row))
             known = self._known[key]
         stored = known[0]
         unwritten = [t for t in (self._flushing.get(key), self._pending.get(key)) if t]
