@@ -110,12 +110,10 @@ async def fill(url: str, home: Path, args: argparse.Namespace) -> str:
                 event["eventID"] = eventhash.event_hash_id(digest)
                 batch.append(Entry(digest, json.dumps(event, separators=(",", ":")).encode()))
             await ledger.sequencer.append(batch)
-        async with ledger.pool.acquire() as conn:
-            total = len(events)
-            indexed = "SELECT least(next_idx, (SELECT max(size) FROM checkpoints)) FROM index_state"
-            while await conn.fetchval(indexed) < total:  # noqa: ASYNC110 - polls the database
-                await asyncio.sleep(1)
-            await conn.execute("ANALYZE")
+        indexed = "SELECT least(next_idx, (SELECT max(size) FROM checkpoints)) FROM index_state"
+        while await ledger.pool.fetchval(indexed) < len(events):  # noqa: ASYNC110 - polls
+            await asyncio.sleep(1)
+        await ledger.pool.execute("ANALYZE")
     print(
         f"{len(events):,} events over {args.lots:,} lots in {args.depth} levels, "
         f"loaded in {time.perf_counter() - t:.0f}s",

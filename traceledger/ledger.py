@@ -32,6 +32,7 @@ from traceledger.lookup.scans import ScanCounter, ScanFlusher
 from traceledger.settings import Settings
 from traceledger.store import embedded
 from traceledger.store.leader import LeaderTask
+from traceledger.store.locks import Lock
 from traceledger.store.pool import connect_pool
 from traceledger.tlog.note import Signer, Verifier
 
@@ -41,6 +42,10 @@ async def resolve_dsn(settings: Settings) -> str:
     if settings.database_url:
         return settings.database_url
     return await asyncio.to_thread(embedded.start_embedded, settings.pgdata)
+
+
+# The locks a background worker holds a connection of the primary's pool for, while it leads.
+WORKER_LOCKS = (Lock.INTEGRATOR, Lock.INDEXER, Lock.PREBUILDER, Lock.COSIGNER, Lock.NOTIFIER)
 
 
 @dataclass
@@ -199,7 +204,7 @@ async def _open_pools(
     pool = await connect_pool(
         await resolve_dsn(settings),
         min_size=settings.pool_min,
-        max_size=settings.pool_max,
+        max_size=settings.pool_max + (0 if lookup else len(WORKER_LOCKS)),
         migrate_schema=not lookup,
         application_name=f"traceledger-{settings.role}",
     )

@@ -54,9 +54,9 @@ class Settings:
     # Worker processes that parse, check and hash captured documents (traceledger/cpu.py):
     # None gives one per core; 0 does that work on the event loop (tools, debugging).
     cpu_workers: int | None = None
-    # Each background worker this process leads (integrator, indexer, prebuilder, cosigner,
-    # notifier) holds one connection for its lock; requests and the workers' rounds share
-    # the rest.
+    # Connections requests and the workers' rounds share. Each background worker this
+    # process leads (integrator, indexer, prebuilder, cosigner, notifier) holds one more for
+    # its lock, on top: a small pool_max cannot starve the workers of connections.
     pool_max: int = 20
     # Capture: largest request body accepted (refused from Content-Length, unread).
     max_body_bytes: int = 16 * 1024 * 1024

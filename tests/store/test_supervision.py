@@ -3,6 +3,7 @@ retried, reported by /readyz and /metrics, and never stop the other workers."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -172,3 +173,20 @@ async def test_a_leader_whose_lock_session_ends_stands_by_and_leads_again(
     await settled(ledger, 3)
     assert task.leading
     assert task.status().problem() is None
+
+
+async def test_workers_go_on_while_a_caller_holds_every_request_connection(
+    settings: Settings,
+) -> None:
+    """The workers' lock connections come on top of pool_max: a caller holding the one
+    connection left for requests (a poll, a long read) must not starve them."""
+    settings = dataclasses.replace(settings, pool_min=1, pool_max=1)
+    async with Ledger.open(settings) as ledger:
+        await ledger.sequencer.append([entry("while held")])
+        async with ledger.pool.acquire() as held:
+
+            async def indexed() -> bool:
+                return bool(await held.fetchval("SELECT next_idx >= 1 FROM index_state"))
+
+            await poll("the indexer, with the request connection held", indexed)
+            assert await held.fetchval("SELECT max(size) FROM checkpoints") >= 1
