@@ -1020,7 +1020,7 @@ def test_module_exports_the_documented_api() -> None:
         "Range",
         "consistency_proof",
         "consistency_ranges",
-        "inclusion_nodes",
+        "InclusionBatch",
         "inclusion_proof",
         "inclusion_ranges",
         "leaf_hash",
@@ -1047,4 +1047,23 @@ def test_level_walk_proof_equals_the_rfc_recursion_and_reads_only_the_named_node
     by_ranges = [range_hash(a, b, node) for a, b in inclusion_ranges(index, size)]
     read.clear()
     assert inclusion_proof(index, size, node) == by_ranges
-    assert sorted(set(read)) == sorted(set(merkle.inclusion_nodes(index, size)))
+    assert set(read) == merkle.InclusionBatch([index], size).nodes()
+
+
+@given(
+    st.integers(1, 5000).flatmap(lambda n: st.tuples(st.lists(st.integers(0, n - 1)), st.just(n)))
+)
+def test_batch_proofs_equal_one_by_one_and_read_only_the_named_nodes(
+    case: tuple[list[int], int],
+) -> None:
+    indexes, size = case
+    reads: list[Node] = []
+
+    def node(level: int, idx: int) -> bytes:
+        reads.append((level, idx))
+        return sha256(f"{level}/{idx}".encode()).digest()
+
+    batch = merkle.InclusionBatch(indexes, size)
+    proofs = batch.proofs(node)
+    assert set(reads) == batch.nodes()
+    assert proofs == {i: inclusion_proof(i, size, node) for i in indexes}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -90,10 +90,8 @@ class LogReader:
         """Proofs for many entries against one tree size, from one tile fetch."""
         if any(not 0 <= i < size for i in indexes):
             raise RangeError(f"an index is not in a tree of size {size}")
-        node = await self._node_source(
-            [n for i in indexes for n in merkle.inclusion_nodes(i, size)], size
-        )
-        return {i: merkle.inclusion_proof(i, size, node) for i in indexes}
+        batch = merkle.InclusionBatch(indexes, size)
+        return batch.proofs(await self._node_source(batch.nodes(), size))
 
     async def consistency_proof(self, first: int, second: int) -> list[bytes]:
         await self._check_size(second)
@@ -147,7 +145,7 @@ class LogReader:
         if not 0 <= size <= cp.size:
             raise RangeError(f"tree size {size} is beyond the latest checkpoint ({cp.size})")
 
-    async def _node_source(self, nodes: list[Node], size: int) -> Callable[[int, int], bytes]:
+    async def _node_source(self, nodes: Iterable[Node], size: int) -> Callable[[int, int], bytes]:
         """node(level, index) for each of `nodes` of the tree of `size`, fetching only
         the tiles the cache does not hold wide enough for that size."""
         wanted = tiles_for_nodes(nodes)

@@ -20,7 +20,7 @@ may come from an untrusted party), ``ValueError`` for calls that no correct call
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from hashlib import sha256
 
 from traceledger.errors import ProofError
@@ -29,11 +29,11 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "CompactRange",
+    "InclusionBatch",
     "Node",
     "Range",
     "consistency_proof",
     "consistency_ranges",
-    "inclusion_nodes",
     "inclusion_proof",
     "inclusion_ranges",
     "leaf_hash",
@@ -229,15 +229,34 @@ def inclusion_proof(index: int, size: int, node: Callable[[int, int], bytes]) ->
     ]
 
 
-def inclusion_nodes(index: int, size: int) -> list[Node]:
-    """The perfect nodes whose hashes `inclusion_proof(index, size, ...)` reads."""
-    nodes: list[Node] = []
-    for perfect, a, b in _inclusion_path(index, size):
-        if perfect:
-            nodes.append((a, b))
-        else:
-            nodes.extend(perfect_nodes(a, b))
-    return nodes
+class InclusionBatch:
+    """Inclusion proofs of many leaves in the tree of `size`: the same as
+    `inclusion_proof` for each, but each step of a path (a node, or the subtree the
+    tree's edge cuts short) is read or hashed once, not once per proof: a history
+    proves hundreds of entries, and their paths share most upper steps."""
+
+    def __init__(self, indexes: Iterable[int], size: int) -> None:
+        self.size = size
+        self.paths = {i: _inclusion_path(i, size) for i in indexes}
+        self.steps = {step for path in self.paths.values() for step in path}
+
+    def nodes(self) -> set[Node]:
+        """The perfect nodes `proofs` reads."""
+        nodes: set[Node] = set()
+        for perfect, a, b in self.steps:
+            if perfect:
+                nodes.add((a, b))
+            else:
+                nodes.update(perfect_nodes(a, b))
+        return nodes
+
+    def proofs(self, node: Callable[[int, int], bytes]) -> dict[int, list[bytes]]:
+        known = {
+            step: node(a, b) if perfect else range_hash(a, b, node)
+            for step in self.steps
+            for perfect, a, b in (step,)
+        }
+        return {i: [known[step] for step in path] for i, path in self.paths.items()}
 
 
 def consistency_proof(
