@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from gateway.keys import CAPTURE, LEDGER
 from tests.conftest import settled
 from traceledger.accounts import tokens
+from traceledger.audit.history_check import verify_history
 from traceledger.demo import scenario
 from traceledger.ingest.catalogs import document as catalog_document
 from traceledger.standards import dsse
@@ -167,3 +168,21 @@ async def test_origin_flags_lots_on_the_high_risk_catalog(
     status, answer = await get(client, f"/v1/origin/{LOT_A}", loaded["inspector"])
     assert status == 200, answer
     assert any(h["reason"] == "dairy from a region under watch" for h in answer["catalogHits"])
+
+
+async def test_an_origin_query_leaves_the_inspectors_history_fully_proven(
+    client: Client, loaded: dict[str, str]
+) -> None:
+    """Origin reads the history without inclusion proofs (it shows none); that answer is
+    never cached, so the same inspector's history of the lot next still proves each event."""
+    status, _ = await get(client, f"/v1/origin/{LOT_A}", loaded["inspector"])
+    assert status == 200
+    headers = {"Accept": "application/json", "Authorization": f"Bearer {loaded['inspector']}"}
+    response = await client.get(f"/{LOT_A}", headers=headers)
+    history = await response.json()
+    assert response.status == 200, history
+    assert history["events"]
+    assert all(e["inclusionProof"] is not None for e in history["events"])
+    report = verify_history(history, client.app[LEDGER].verifier)
+    assert not report.failures
+    assert report.verified + report.withheld == len(history["events"])

@@ -145,7 +145,7 @@ class ExportService:
         Only events under a signed checkpoint are exported, as in the history.
         """
         try:
-            history = await self._history.history(key, inspector=True)
+            history = await self._history.history(key, inspector=True, proofs=False)
         except NotFoundError:
             # Nothing names the lot itself; its serials may still have been made.
             history = {"events": [], "pending": 0, "treeSize": None}

@@ -53,7 +53,7 @@ class TraceService:
     async def origin(self, key: GS1Key, depth: int = MAX_DEPTH) -> dict[str, Any]:
         """The upstream graph of a lot or item, from its verifiable history."""
         check_depth(depth)
-        history = await self._history.history(key, inspector=True)
+        history = await self._history.history(key, inspector=True, proofs=False)
         nodes: dict[str, dict[str, Any]] = {}
         edges: list[dict[str, Any]] = []
         # Inspector histories also list claims the trust rules do not believe: they are

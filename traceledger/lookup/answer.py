@@ -96,7 +96,7 @@ def _event_json(
     row: EventRow,
     via: Via,
     role: str,
-    proof: list[bytes],
+    proof: list[bytes] | None,
     erroneous: bool,
     inspector: bool,
     salted: Salted | None = None,
@@ -153,7 +153,8 @@ def _event_json(
         "payload": b64encode(payload)
         if payload is not None and (inspector or not confidential)
         else None,
-        "inclusionProof": [b64encode(h) for h in proof],
+        # None only in answers made for the service's own use (HistoryService.lookup).
+        "inclusionProof": None if proof is None else [b64encode(h) for h in proof],
     } | ({} if salted is None else _disclosed(event, salted, hidden))
 
 
@@ -413,7 +414,7 @@ class Judged:
         for i in covered:
             via, role = self._via(i)
             shown = _event_json(
-                rows[i], via, role, proofs[i], i in erroneous, inspector, (salted or {}).get(i)
+                rows[i], via, role, proofs.get(i), i in erroneous, inspector, (salted or {}).get(i)
             )
             shown["signer"] = self.signers.of(rows[i])
             if inspector:

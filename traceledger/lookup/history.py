@@ -67,22 +67,34 @@ class HistoryService:
         self._latest: tuple[float, SignedCheckpoint] | None = None
 
     async def history(
-        self, key: GS1Key, *, inspector: bool = False, all_logs: bool = False
+        self,
+        key: GS1Key,
+        *,
+        inspector: bool = False,
+        all_logs: bool = False,
+        proofs: bool = True,
     ) -> dict[str, Any]:
         """The item's history (possibly shared with other callers: do not mutate it).
 
         Without `all_logs`, only the current log's events: callers that go on to read
         events by index from the current database (trace, export) must never be handed
         an index of another log. `pending` and `status` still speak for every log.
+        Callers that read the events and hand none of them out (trace, export) ask
+        without `proofs`: see `lookup`.
         """
-        answer = (await self.lookup(key, inspector=inspector)).answer
+        answer = (await self.lookup(key, inspector=inspector, proofs=proofs)).answer
         if all_logs or not self.past:
             return answer
         return {**answer, "events": [e for e in answer["events"] if e["log"] == self.origin]}
 
-    async def lookup(self, key: GS1Key, *, inspector: bool = False) -> CachedAnswer:
+    async def lookup(
+        self, key: GS1Key, *, inspector: bool = False, proofs: bool = True
+    ) -> CachedAnswer:
         """The cached answer while it is current (see history_cache), else a prebuilt one
-        while it is current (see prebuilt), else a fresh one."""
+        while it is current (see prebuilt), else a fresh one. Without `proofs` a fresh
+        answer skips the inclusion proofs (hundreds of entries' paths through the tree,
+        most of an inspector's origin query otherwise): its events say
+        `"inclusionProof": null`, and it is not cached, so no caller is handed it."""
         checkpoint = await self._checkpoint()
         slot = (key.canonical(), inspector)
         cached = self.cache.get(slot)
@@ -93,7 +105,9 @@ class HistoryService:
             async with self._pool.acquire() as conn:
                 found = await read_prebuilt(conn, slot[0], checkpoint.size, self.cache.now())
         if found is None:
-            found = await self.assemble(key, checkpoint, inspector=inspector)
+            found = await self.assemble(key, checkpoint, inspector=inspector, proofs=proofs)
+            if not proofs:
+                return found
         self.cache.put(found)
         return found
 
@@ -134,9 +148,15 @@ class HistoryService:
         return True
 
     async def assemble(
-        self, key: GS1Key, checkpoint: SignedCheckpoint, *, inspector: bool = False
+        self,
+        key: GS1Key,
+        checkpoint: SignedCheckpoint,
+        *,
+        inspector: bool = False,
+        proofs: bool = True,
     ) -> CachedAnswer:
-        """A fresh answer, its proofs against `checkpoint` (the current log's)."""
+        """A fresh answer, its proofs (unless not wanted) against `checkpoint` (the
+        current log's)."""
         async with contextlib.AsyncExitStack() as stack:
             conn = await stack.enter_async_context(self._pool.acquire())
             # Read before the walk: every event below it is indexed and so seen by the walk.
@@ -160,18 +180,13 @@ class HistoryService:
                 checkpoints[shard.origin] = await shard.reader.checkpoint()
         sizes = {origin: cp.size for origin, cp in checkpoints.items()}
         covered = [i for i in shown if i[1] < sizes[i[0]] and gathered.events[i].leaf]
-        proofs: dict[EventId, list[bytes]] = {}
-        for origin, reader in self._readers():
-            if origin in sizes:
-                mine = sorted(i[1] for i in covered if i[0] == origin)
-                found = await reader.inclusion_proofs(mine, sizes[origin])
-                proofs.update(((origin, i), p) for i, p in found.items())
+        paths = await self._proofs(covered, sizes) if proofs else {}
         salted = {i: s for i in covered if (s := gathered.events[i].salted) is not None}
         answer = await asyncio.to_thread(
             judged.answer,
             key,
             covered,
-            proofs,
+            paths,
             inspector,
             [o for o, _ in self._readers()],
             salted,
@@ -204,6 +219,18 @@ class HistoryService:
             self.cache.now(),
             answer,
         )
+
+    async def _proofs(
+        self, covered: list[EventId], sizes: dict[str, int]
+    ) -> dict[EventId, list[bytes]]:
+        """Each covered event's inclusion proof, against its log's checkpoint size."""
+        proofs: dict[EventId, list[bytes]] = {}
+        for origin, reader in self._readers():
+            if origin in sizes:
+                mine = sorted(i[1] for i in covered if i[0] == origin)
+                found = await reader.inclusion_proofs(mine, sizes[origin])
+                proofs.update(((origin, i), p) for i, p in found.items())
+        return proofs
 
     def _readers(self) -> list[tuple[str, LogReader]]:
         """Every log's reader, current first."""
