@@ -875,6 +875,18 @@ _R_CPI_CH = r"(?:%2[3dfDF]|%3[0-9]|%4[1-9A-Fa-f]|%5[0-9Aa]|[0-9A-Z-])"
 def parse_index_key(key: str) -> GS1Key | None:
     """A GS1 key from an index key ("01/<gtin>/10/<lot>", see indexer.index_key) or from
     an identifier as written (EPC URN, Digital Link); None if it names no GS1 key."""
+    # A history or a trace reads the same keys back from the index hundreds of times.
+    if len(key) <= _CACHED_LENGTH:
+        return _index_key_cached(key)
+    return _parse_index_key(key)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _index_key_cached(key: str) -> GS1Key | None:
+    return _parse_index_key(key)
+
+
+def _parse_index_key(key: str) -> GS1Key | None:
     try:
         if key[:1].isdigit():
             return parse_digital_link("https://id.gs1.org/" + key)
