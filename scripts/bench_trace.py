@@ -8,27 +8,30 @@ inspector token, for the origin of random top-level lots (the whole upstream tre
 the forward trace of random level-0 lots (everything made from them), from --clients
 concurrent clients. Baseline: one indexed SELECT on event_keys at the same
 concurrency, in the same run. Uses DATABASE_URL if set, else an embedded server.
+
+Events are logged as capture would log them, signed by the enterprise owning their
+prefix (so the trust rules believe them), without the HTTP. Neither the loading nor the
+service builds lookup answers ahead (TRACELEDGER_PREBUILD_ANSWERS=0): inspectors' queries
+never read them, and a builder still working through the bulk load would measure that
+backlog, not the trace (bench_capture.py measures the builder's rate).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import time
 from pathlib import Path
 
 import aiohttp
 import asyncpg
-from benchkit import measure, print_rates, scratch_database, served
+from benchkit import measure, print_rates, scratch_database, served, signed_entries
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from traceledger.accounts import registry, tokens
 from traceledger.ledger import Ledger
-from traceledger.log.sequencer import Entry
 from traceledger.settings import Settings
-from traceledger.standards import eventhash
 from traceledger.standards.gs1 import check_digit
 
 GCP = "0614141"
@@ -94,22 +97,18 @@ def graph_events(lots: int, depth: int, rng: random.Random) -> list[dict[str, ob
 
 
 async def fill(url: str, home: Path, args: argparse.Namespace) -> str:
-    settings = Settings(home=home, database_url=url, checkpoint_interval=0.5, pool_max=4)
+    settings = Settings(
+        home=home, database_url=url, checkpoint_interval=0.5, pool_max=4, prebuild_answers=False
+    )
     t = time.perf_counter()
+    key = Ed25519PrivateKey.generate()
     async with Ledger.open(settings) as ledger:
         async with ledger.pool.acquire() as conn:
-            await registry.add_enterprise(
-                conn, "Bench", [GCP], Ed25519PrivateKey.generate().public_key()
-            )
+            await registry.add_enterprise(conn, "Bench", [GCP], key.public_key())
             _, token = await tokens.add_token(conn, "bench inspector", "inspector")
         events = graph_events(args.lots, args.depth, random.Random(7))
         for start in range(0, len(events), 5000):
-            batch = []
-            for event in events[start : start + 5000]:
-                digest = eventhash.event_hash(event)
-                event["eventID"] = eventhash.event_hash_id(digest)
-                batch.append(Entry(digest, json.dumps(event, separators=(",", ":")).encode()))
-            await ledger.sequencer.append(batch)
+            await ledger.sequencer.append(signed_entries(events[start : start + 5000], key))
         indexed = "SELECT least(next_idx, (SELECT max(size) FROM checkpoints)) FROM index_state"
         while await ledger.pool.fetchval(indexed) < len(events):  # noqa: ASYNC110 - polls
             await asyncio.sleep(1)
@@ -129,7 +128,7 @@ async def main(args: argparse.Namespace) -> None:
         top = list(range(args.depth * per_level, args.lots))
         bottom = list(range(per_level))
         headers = {"Authorization": f"Bearer {token}"}
-        async with served(url, tmp / "home") as base:
+        async with served(url, tmp / "home", {"TRACELEDGER_PREBUILD_ANSWERS": "0"}) as base:
             pool = await asyncpg.create_pool(url, min_size=args.clients, max_size=args.clients)
             async with aiohttp.ClientSession(headers=headers) as http:
 
