@@ -3,7 +3,8 @@
 
 Fills a fresh database with --events EPCIS events over --items serialized items (10
 events per item by default: commissioning with ILMD, packing into a case, the case's
-shipping and receiving, selling...), appended through the real sequencer, integrated
+shipping and receiving, selling...), signed by the enterprise owning their prefix (so
+the trust rules believe them), appended through the real sequencer, integrated
 and indexed, then builds every item's answer ahead (traceledger/prebuilt.py) and says
 how long that took and how much room the answers take.
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -32,14 +32,12 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
-from benchkit import measure, print_rates, scratch_database, served
+from benchkit import measure, print_rates, scratch_database, served, signed_entries
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from traceledger.accounts import registry
 from traceledger.ledger import Ledger, answer_builder
-from traceledger.log.sequencer import Entry
 from traceledger.settings import Settings
-from traceledger.standards import eventhash
 from traceledger.standards.gs1 import check_digit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,19 +104,15 @@ def _t(seconds: int) -> str:
 async def fill(url: str, home: str, items: int, per_item: int) -> None:
     settings = Settings(home=Path(home), database_url=url, checkpoint_interval=0.5, pool_max=8)
     t = time.perf_counter()
+    key = Ed25519PrivateKey.generate()
     async with Ledger.open(settings) as ledger:
         async with ledger.pool.acquire() as conn:
-            await registry.add_enterprise(
-                conn, "Bench", [GCP], Ed25519PrivateKey.generate().public_key()
-            )
-        batch: list[Entry] = []
+            await registry.add_enterprise(conn, "Bench", [GCP], key.public_key())
+        batch: list[dict[str, object]] = []
         for n in range(items):
-            for event in item_events(n, per_item):
-                digest = eventhash.event_hash(event)
-                event["eventID"] = eventhash.event_hash_id(digest)
-                batch.append(Entry(digest, json.dumps(event, separators=(",", ":")).encode()))
+            batch += item_events(n, per_item)
             if len(batch) >= 5000 or n == items - 1:
-                await ledger.sequencer.append(batch)
+                await ledger.sequencer.append(signed_entries(batch, key))
                 batch = []
         total = items * per_item
         print(f"sequenced {total:,} events in {time.perf_counter() - t:.0f}s", flush=True)
