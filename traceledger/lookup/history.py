@@ -180,13 +180,13 @@ class HistoryService:
                 checkpoints[shard.origin] = await shard.reader.checkpoint()
         sizes = {origin: cp.size for origin, cp in checkpoints.items()}
         covered = [i for i in shown if i[1] < sizes[i[0]] and gathered.events[i].leaf]
-        paths = await self._proofs(covered, sizes) if proofs else {}
+        proven = await self._proofs(covered, sizes) if proofs else {}
         salted = {i: s for i in covered if (s := gathered.events[i].salted) is not None}
         answer = await asyncio.to_thread(
             judged.answer,
             key,
             covered,
-            paths,
+            proven,
             inspector,
             [o for o, _ in self._readers()],
             salted,

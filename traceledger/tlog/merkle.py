@@ -236,7 +236,6 @@ class InclusionBatch:
     proves hundreds of entries, and their paths share most upper steps."""
 
     def __init__(self, indexes: Iterable[int], size: int) -> None:
-        self.size = size
         self.paths = {i: _inclusion_path(i, size) for i in indexes}
         self.steps = {step for path in self.paths.values() for step in path}
 
@@ -252,9 +251,8 @@ class InclusionBatch:
 
     def proofs(self, node: Callable[[int, int], bytes]) -> dict[int, list[bytes]]:
         known = {
-            step: node(a, b) if perfect else range_hash(a, b, node)
-            for step in self.steps
-            for perfect, a, b in (step,)
+            (perfect, a, b): node(a, b) if perfect else range_hash(a, b, node)
+            for perfect, a, b in self.steps
         }
         return {i: [known[step] for step in path] for i, path in self.paths.items()}
 
