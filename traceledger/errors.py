@@ -190,6 +190,10 @@ class IntegrityError(TraceledgerError):
         self.index = index
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type["IntegrityError"], tuple[int | None, str]]:
+        # Raised in worker processes too (traceledger verify): it must unpickle.
+        return type(self), (self.index, self.reason)
+
 
 class BusyError(TraceledgerError):
     """The sequencer has more work queued than it may hold; retry after a short wait."""

@@ -32,10 +32,15 @@ async def filled(ledger: Ledger) -> Ledger:
 
 
 async def bad_index(ledger: Ledger, sql: str) -> int | None:
+    """The index verify names, the same whether one process checks the log as one page
+    or two worker processes check it in pages of a tile (in order, two pages ahead)."""
     async with ledger.pool.acquire() as conn:
         await conn.execute(sql)
     with pytest.raises(IntegrityError) as caught:
         await verify_log(ledger.pool)
+    with pytest.raises(IntegrityError) as in_pages:
+        await verify_log(ledger.pool, workers=2, page=256)
+    assert in_pages.value.index == caught.value.index
     return caught.value.index
 
 
@@ -43,6 +48,13 @@ async def test_untouched_log_verifies(filled: Ledger) -> None:
     report = await verify_log(filled.pool, trusted=filled.verifier)
     assert (report.entries, report.envelopes) == (SIZE, 7)
     assert report.checkpoints >= 1
+    in_pages = await verify_log(filled.pool, workers=2, page=256)
+    assert (in_pages.entries, in_pages.checkpoints) == (SIZE, report.checkpoints)
+
+
+async def test_a_whole_missing_page_is_named(filled: Ledger) -> None:
+    sql = "DELETE FROM entries WHERE idx >= 256 AND idx < 512"
+    assert await bad_index(filled, sql) == 256
 
 
 @pytest.mark.parametrize("index", [0, 255, 256, 431, SIZE - 1])

@@ -10,6 +10,7 @@ The first discrepancy is reported with the index it concerns.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from traceledger.cpu import CpuPool, default_workers
 from traceledger.errors import IntegrityError, NoteError
 from traceledger.log.checkpoints import fetch_tiles
 from traceledger.log.reader import redacted_digests, redacted_sql
@@ -70,8 +72,17 @@ async def verify_log(
     *,
     trusted: Verifier | None = None,
     progress: Progress | None = None,
+    workers: int | None = None,
+    page: int = PAGE,
 ) -> VerifyReport:
-    """Raise IntegrityError naming the first bad index; return counts when all is well."""
+    """Raise IntegrityError naming the first bad index; return counts when all is well.
+
+    Each page of entries is checked against its leaves in a worker process (`workers`,
+    one per core by default; 0 checks them here) while this process reads the next
+    pages and folds the leaf hashes into tiles and roots. `page` (a power of two, at
+    least a tile wide) is for tests."""
+    if page < TILE_WIDTH or page & (page - 1):
+        raise ValueError(f"page must be a power of two of at least {TILE_WIDTH}")
     started = time.perf_counter()
     async with pool.acquire() as conn:
         verifier = await stored_verifier(conn)
@@ -87,26 +98,9 @@ async def verify_log(
         total = int(head["size"])
         max_tiled = await conn.fetchval("SELECT coalesce(max(size), 0) FROM checkpoints")
         walker = _Walker(conn, checkpoints, max_tiled)
-        async with pool.acquire() as reader:
-            # The next page is read (and its payloads hashed by the server) on `reader`
-            # while this one is checked here, tiles compared on `conn`.
-            fetching = asyncio.create_task(_page_rows(reader, 0))
-            try:
-                for start in range(0, total, PAGE):
-                    rows = await fetching
-                    fetching = asyncio.create_task(_page_rows(reader, start + PAGE))
-                    await walker.page(rows)
-                    if progress is not None:
-                        progress(walker.size, total)
-                rows = await fetching
-            finally:
-                # A discrepancy ends the walk: the read under way must end before `reader`
-                # goes back to the pool.
-                fetching.cancel()
-                with contextlib.suppress(asyncio.CancelledError, asyncpg.PostgresError):
-                    await fetching
-            if rows:  # entries past the head
-                await walker.page(rows)
+        cpu = CpuPool((default_workers() if workers is None else workers) if total > page else 0)
+        async with pool.acquire() as reader, cpu:
+            await _walk_pages(walker, _Pages(reader, cpu, page), total, progress)
         await walker.finish()
         stored = await conn.fetchval("SELECT count(*) FROM entries")
         if walker.size != total or stored != total:
@@ -122,8 +116,102 @@ async def verify_log(
     )
 
 
-async def _page_rows(conn: Conn, start: int) -> list[tuple[object, ...]]:
-    """Entries [start, start + PAGE) as (idx, identity, leaf, payload commitment,
+class _Pages:
+    """Pages of entries read on `reader` and checked against their leaves on `cpu`, in
+    order, a few ahead of the one the walk folds into tiles."""
+
+    def __init__(self, reader: Conn, cpu: CpuPool, size: int) -> None:
+        self.reader, self.cpu, self.size = reader, cpu, size
+        self._ahead: collections.deque[asyncio.Task[CheckedPage]] = collections.deque()
+        self._next = 0
+        self._prev = GENESIS_HASH  # the leaf hash before the next page read
+        self._reading: asyncio.Task[list[tuple[Any, ...]]] | None = None
+
+    async def next(self) -> CheckedPage:
+        """The next page checked (empty past the last stored entry)."""
+        while len(self._ahead) <= max(self.cpu.workers, 1):
+            await self._read_one()
+        return await self._ahead.popleft()
+
+    async def _read_one(self) -> None:
+        if self._reading is None:
+            self._reading = asyncio.create_task(_page_rows(self.reader, self._next, self.size))
+        rows = await self._reading
+        start, self._next = self._next, self._next + self.size
+        # The next read goes on while this page is checked and folded.
+        self._reading = asyncio.create_task(_page_rows(self.reader, self._next, self.size))
+        check = self.cpu.run(check_entries, rows, start, self._prev)
+        self._ahead.append(asyncio.ensure_future(check))
+        if rows:
+            # The page's last leaf, as the next page's first entry must link to it (if
+            # this page is wrong, its own check says so first).
+            self._prev = sha256(b"\x00" + bytes(rows[-1][2]))
+
+    async def close(self) -> None:
+        """Cancel what is under way: `reader` must be idle before it goes back."""
+        pending = [*self._ahead, *([self._reading] if self._reading else [])]
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, asyncpg.PostgresError, Exception):
+                await task
+
+
+async def _walk_pages(
+    walker: _Walker, pages: _Pages, total: int, progress: Progress | None
+) -> None:
+    try:
+        for _ in range(0, total, pages.size):
+            await walker.page(await pages.next())
+            if progress is not None:
+                progress(walker.size, total)
+        await walker.page(await pages.next())  # entries past the head, if any
+    finally:
+        await pages.close()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedPage:
+    """A page of entries checked against their leaves and the chain: their leaf hashes,
+    how many are redacted, or the first discrepancy (index, what) and the hashes before."""
+
+    start: int
+    hashes: list[bytes]
+    redacted: int
+    problem: tuple[int | None, str] | None = None
+
+
+def check_entries(rows: list[tuple[Any, ...]], start: int, prev: bytes) -> CheckedPage:
+    """Check each stored entry from `start` (the leaf before it hashing to `prev`)
+    against its leaf and the chain. In a worker process: a pure function of its
+    arguments. (One tight loop: the verifier's cost is this loop times the log's size.)"""
+    hashes: list[bytes] = []
+    redacted, i = 0, start
+    for idx, identity, leaf_bytes, payload_hash, env in rows:  # _page_rows' columns
+        if idx != i:
+            missing = f"entry is missing (the next stored index is {idx})"
+            return CheckedPage(start, hashes, redacted, (i, missing))
+        linked, committed_identity, committed_payload, committed_env = commitments_at(leaf_bytes, i)
+        problem: tuple[int | None, str] | None = None
+        if linked != prev:
+            problem = (i - 1 if i else i, "the next leaf's chain link does not match this leaf")
+        elif identity != committed_identity:
+            problem = (i, "identity column differs from the leaf")
+        elif payload_hash is not None and payload_hash != committed_payload:
+            problem = (i, "payload was altered")
+        elif env != committed_env:
+            problem = (i, "envelope reference differs from the leaf")
+        if problem is not None:
+            return CheckedPage(start, hashes, redacted, problem)
+        redacted += payload_hash is None
+        prev = sha256(b"\x00" + leaf_bytes)  # RFC 9162 leaf hash
+        hashes.append(prev)
+        i += 1
+    return CheckedPage(start, hashes, redacted)
+
+
+async def _page_rows(conn: Conn, start: int, size: int) -> list[tuple[Any, ...]]:
+    """Entries [start, start + size) as (idx, identity, leaf, payload commitment,
     envelope_hash). A version-1 leaf's payload SHA-256 is computed by the server
     (pg_catalog's, so no function a user defined): only 32 bytes a row travel, and the
     hashing runs on the database's core while this process checks the previous page. A
@@ -137,7 +225,7 @@ async def _page_rows(conn: Conn, start: int) -> list[tuple[object, ...]]:
         f" CASE WHEN get_byte(leaf, 1) = 2 THEN {redacted_sql('e')} END AS redacted"
         " FROM entries e WHERE idx >= $1 AND idx < $2 ORDER BY idx",
         start,
-        start + PAGE,
+        start + size,
     )
     return [
         (r[0], r[1], r[2], r[3], r[4])
@@ -198,44 +286,24 @@ class _Walker:
         if 0 in checkpoints and checkpoints[0] != merkle.EMPTY_ROOT:
             raise IntegrityError(None, "checkpoint of size 0 is wrong")
 
-    async def page(self, rows: list[tuple[object, ...]]) -> None:
-        start = self.size
-        hashes = self._leaf_hashes(rows)
+    async def page(self, checked: CheckedPage) -> None:
+        start, hashes = self.size, checked.hashes
+        if checked.start != start and (hashes or checked.problem):
+            # The pages before ended short: entries are missing from `start` on.
+            raise IntegrityError(start, "entry is missing (a later page has entries)")
+        if checked.problem is not None:
+            raise IntegrityError(*checked.problem)
+        if not hashes:
+            return
+        self.size += len(hashes)
+        self.prev = hashes[-1]
+        self.redacted += checked.redacted
         changed, _ = extend(self.edge, start, hashes)
         self._check_checkpoints(start, hashes, changed)
         full = {k: v for k, v in changed.items() if len(v) == FULL_TILE_BYTES}
         await self._compare_tiles(full)
         self.edge = {**self.edge, **changed}
         self.edge = {k: v for k, v in self.edge.items() if len(v) < FULL_TILE_BYTES}
-
-    def _leaf_hashes(self, rows: list[tuple[Any, ...]]) -> list[bytes]:
-        """Check each stored entry against its leaf and the chain; their leaf hashes.
-        (One tight loop: the verifier's cost is this loop times the log's size.)"""
-        hashes: list[bytes] = []
-        prev, i = self.prev, self.size
-        for idx, identity, leaf_bytes, payload_hash, env in rows:  # _page_rows' columns
-            if idx != i:
-                raise IntegrityError(i, f"entry is missing (the next stored index is {idx})")
-            linked, committed_identity, committed_payload, committed_env = commitments_at(
-                leaf_bytes, i
-            )
-            if linked != prev:
-                raise IntegrityError(
-                    i - 1 if i else i, "the next leaf's chain link does not match this leaf"
-                )
-            if identity != committed_identity:
-                raise IntegrityError(i, "identity column differs from the leaf")
-            if payload_hash is None:
-                self.redacted += 1
-            elif payload_hash != committed_payload:
-                raise IntegrityError(i, "payload was altered")
-            if env != committed_env:
-                raise IntegrityError(i, "envelope reference differs from the leaf")
-            prev = sha256(b"\x00" + leaf_bytes)  # RFC 9162 leaf hash
-            hashes.append(prev)
-            i += 1
-        self.prev, self.size = prev, i
-        return hashes
 
     def _check_checkpoints(
         self, start: int, hashes: list[bytes], tiles: dict[TileKey, bytes]
