@@ -179,6 +179,8 @@ class CheckedPage:
     hashes: list[bytes]
     redacted: int
     problem: tuple[int | None, str] | None = None
+    # The root of each whole tile of the hashes (pages start at a tile boundary).
+    tile_roots: list[bytes] | None = None
 
 
 def check_entries(rows: list[tuple[Any, ...]], start: int, prev: bytes) -> CheckedPage:
@@ -207,7 +209,11 @@ def check_entries(rows: list[tuple[Any, ...]], start: int, prev: bytes) -> Check
         prev = sha256(b"\x00" + leaf_bytes)  # RFC 9162 leaf hash
         hashes.append(prev)
         i += 1
-    return CheckedPage(start, hashes, redacted)
+    roots = [
+        merkle.root_from_leaf_hashes(hashes[i : i + TILE_WIDTH])
+        for i in range(0, len(hashes) - TILE_WIDTH + 1, TILE_WIDTH)
+    ]
+    return CheckedPage(start, hashes, redacted, tile_roots=roots)
 
 
 async def _page_rows(conn: Conn, start: int, size: int) -> list[tuple[Any, ...]]:
@@ -298,7 +304,7 @@ class _Walker:
         self.size += len(hashes)
         self.prev = hashes[-1]
         self.redacted += checked.redacted
-        changed, _ = extend(self.edge, start, hashes)
+        changed, _ = extend(self.edge, start, hashes, checked.tile_roots)
         self._check_checkpoints(start, hashes, changed)
         full = {k: v for k, v in changed.items() if len(v) == FULL_TILE_BYTES}
         await self._compare_tiles(full)

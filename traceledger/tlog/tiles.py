@@ -116,15 +116,22 @@ def tile_width(level: int, tree_size: int, index: int) -> int:
 
 
 def extend(
-    right_edge: Mapping[TileKey, bytes], size: int, leaf_hashes: Sequence[bytes]
+    right_edge: Mapping[TileKey, bytes],
+    size: int,
+    leaf_hashes: Sequence[bytes],
+    tile_roots: Iterable[bytes] | None = None,
 ) -> tuple[dict[TileKey, bytes], int]:
     """Fold new leaf hashes into the rightmost tiles of a tree of `size`.
+
+    `tile_roots`, when the caller has them already, are the roots of the level-0 tiles
+    these leaves complete, in order (verify's workers compute them beside the leaves).
 
     `right_edge` must hold the current rightmost (partial) tile of every level that has
     one. Returns every tile that changed (full or partial) and the new size.
     """
     changed: dict[TileKey, bytes] = {}
     carry = list(leaf_hashes)
+    roots = iter(tile_roots) if tile_roots is not None else None
     level = 0
     while carry:
         count_here = size >> (TILE_HEIGHT * level)  # hashes this level already holds
@@ -140,7 +147,8 @@ def extend(
             current += h
             if len(current) == FULL_TILE_BYTES:
                 changed[(level, index)] = bytes(current)
-                promoted.append(root_from_leaf_hashes(_split(current)))
+                known = next(roots, None) if roots is not None and level == 0 else None
+                promoted.append(known or root_from_leaf_hashes(_split(current)))
                 index += 1
                 current = bytearray()
         if current:
