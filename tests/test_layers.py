@@ -33,7 +33,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "ingest": PURE | {"store", "settings", "log", "accounts", "cpu"},
     "lookup": PURE | {"store", "settings", "log", "accounts", "cpu"},
     "inspect": PURE | {"store", "settings", "log", "accounts", "ingest", "lookup", "cpu"},
-    "audit": PURE | {"store", "settings", "log"},
+    "audit": PURE | {"store", "settings", "log", "cpu"},
     "ops": PURE | {"store", "settings", "log", "accounts"},
     "demo": PURE | {"store", "settings", "log", "accounts", "ingest"},
     "ledger": PURE | {"store", "settings", "log", "accounts", "ingest", "lookup", "inspect", "cpu"},

@@ -312,6 +312,14 @@ FORGED_UNPACKING_HIDES_A_RECALL = [
     Told(AUTH, on([PA], "holding", "recalled", 3)),
 ]
 
+# and a believed retraction of an unbelieved receiving (a copy of it) handed the goods
+# to its signer, whose destroying of them was then believed.
+RETRACTED_RECEIVING_GIVES_CUSTODY = [
+    Told(M, on([SA1], "receiving", "returned", 0)),
+    Told(M, retracted(on([SA1], "receiving", "returned", 0)), 0),
+    Told(M, on([SA1], "destroying", "destroyed", 0)),
+]
+
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stories())
@@ -332,6 +340,10 @@ def same_public_fields(told: list[Told]) -> None:
 
 def test_a_retraction_of_an_unbelieved_forgery_makes_no_one_the_producer() -> None:
     same_public_fields(ATTACKER_RETRACTS_ITS_FORGERY)
+
+
+def test_a_retraction_of_a_receiving_hands_its_signer_nothing() -> None:
+    same_public_fields(RETRACTED_RECEIVING_GIVES_CUSTODY)
 
 
 def test_an_unbelieved_unpacking_does_not_hide_a_later_recall_of_the_pallet() -> None:

@@ -131,7 +131,9 @@ class Judge:
         self.signers[claim.id] = claim.signer
         self.verdicts[claim.id] = verdict
         self.moved = {}
-        if verdict.believed and party is not None:
+        # A declaration says its original did not happen: believed or not, it moves no
+        # goods (a copy of a receiving, it would otherwise hand them to its signer).
+        if verdict.believed and party is not None and not claim.declaration:
             self._record(claim, party, verdict.refused)
         return verdict
 
