@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 from aiohttp import web
-from benchkit import ROOT, free_port, pct, scratch_database, served
+from benchkit import ROOT, document, free_port, pct, scratch_database, served
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from traceledger.accounts import registry
@@ -57,16 +57,6 @@ def case(i: int) -> str:
 def event(kind: str, minute: int, **fields: Any) -> dict[str, Any]:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_767_225_600 + minute * 60))
     return {"type": kind, "eventTime": stamp, "eventTimeZoneOffset": "+00:00", **fields}
-
-
-def document(events: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
-        "type": "EPCISDocument",
-        "schemaVersion": "2.0",
-        "creationDate": "2026-01-01T00:00:00Z",
-        "epcisBody": {"eventList": events},
-    }
 
 
 def producer_events(branches: int, per_branch: int) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -27,7 +28,18 @@ from traceledger.store import embedded
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def signed_entries(events: list[dict[str, object]], key: Ed25519PrivateKey) -> list[Entry]:
+def document(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """An EPCIS 2.0 document carrying `events`."""
+    return {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-01-01T00:00:00Z",
+        "epcisBody": {"eventList": events},
+    }
+
+
+def signed_entries(events: list[dict[str, Any]], key: Ed25519PrivateKey) -> list[Entry]:
     """`events` as capture logs them, without the HTTP: each with its hash as eventID,
     all under one envelope `key` signed. The indexer credits the enterprise whose key
     that is, so the trust rules believe its events as they would captured ones (events
@@ -37,14 +49,7 @@ def signed_entries(events: list[dict[str, object]], key: Ed25519PrivateKey) -> l
         digest = eventhash.event_hash(event)
         event["eventID"] = eventhash.event_hash_id(digest)
         digests.append(digest)
-    document = {
-        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
-        "type": "EPCISDocument",
-        "schemaVersion": "2.0",
-        "creationDate": "2026-01-01T00:00:00Z",
-        "epcisBody": {"eventList": events},
-    }
-    body, _ = dsse.sign_document(orjson.dumps(document), key, payload_type="application/ld+json")
+    body, _ = dsse.sign_document(orjson.dumps(document(events)), key)
     return [
         Entry(digest, orjson.dumps(event), envelope=body)
         for digest, event in zip(digests, events, strict=True)

@@ -1033,16 +1033,23 @@ def test_module_exports_the_documented_api() -> None:
     }
 
 
-@given(st.integers(1, 5000).flatmap(lambda n: st.tuples(st.integers(0, n - 1), st.just(n))))
-def test_level_walk_proof_equals_the_rfc_recursion_and_reads_only_the_named_nodes(
-    case: tuple[int, int],
-) -> None:
-    index, size = case
+def recording_node() -> tuple[Callable[[int, int], bytes], list[Node]]:
+    """A node source of made-up hashes, and the list of the nodes it was asked for."""
     read: list[Node] = []
 
     def node(level: int, idx: int) -> bytes:
         read.append((level, idx))
         return sha256(f"{level}/{idx}".encode()).digest()
+
+    return node, read
+
+
+@given(st.integers(1, 5000).flatmap(lambda n: st.tuples(st.integers(0, n - 1), st.just(n))))
+def test_level_walk_proof_equals_the_rfc_recursion_and_reads_only_the_named_nodes(
+    case: tuple[int, int],
+) -> None:
+    index, size = case
+    node, read = recording_node()
 
     by_ranges = [range_hash(a, b, node) for a, b in inclusion_ranges(index, size)]
     read.clear()
@@ -1057,12 +1064,7 @@ def test_batch_proofs_equal_one_by_one_and_read_only_the_named_nodes(
     case: tuple[list[int], int],
 ) -> None:
     indexes, size = case
-    reads: list[Node] = []
-
-    def node(level: int, idx: int) -> bytes:
-        reads.append((level, idx))
-        return sha256(f"{level}/{idx}".encode()).digest()
-
+    node, reads = recording_node()
     batch = merkle.InclusionBatch(indexes, size)
     proofs = batch.proofs(node)
     assert set(reads) == batch.nodes()

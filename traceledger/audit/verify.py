@@ -153,7 +153,7 @@ class _Pages:
         for task in pending:
             task.cancel()
         for task in pending:
-            with contextlib.suppress(asyncio.CancelledError, asyncpg.PostgresError, Exception):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
 
