@@ -13,6 +13,7 @@ from traceledger.errors import IntegrityError
 from traceledger.ledger import Ledger
 from traceledger.log.sequencer import Entry
 from traceledger.settings import Settings
+from traceledger.store.pool import dsn_of
 from traceledger.tlog.note import Verifier
 
 SIZE = 700  # spans two full level-0 tiles and a partial one
@@ -50,6 +51,16 @@ async def test_untouched_log_verifies(filled: Ledger) -> None:
     assert report.checkpoints >= 1
     in_pages = await verify_log(filled.pool, workers=2, page=256)
     assert (in_pages.entries, in_pages.checkpoints) == (SIZE, report.checkpoints)
+
+
+async def test_workers_read_their_own_pages(filled: Ledger) -> None:
+    """Redacted entries (no payload to hash) pass, read by workers as by this process."""
+    assert dsn_of(filled.pool) is not None  # else workers could not connect
+    async with filled.pool.acquire() as conn:
+        await conn.execute("UPDATE entries SET payload = NULL WHERE idx IN (3, 300)")
+    alone = await verify_log(filled.pool, workers=0)
+    in_pages = await verify_log(filled.pool, workers=2, page=256)
+    assert (alone.redacted, in_pages.redacted) == (2, 2)
 
 
 async def test_a_whole_missing_page_is_named(filled: Ledger) -> None:

@@ -260,6 +260,7 @@ async def test_inspectors_see_confidential_fields_in_lookups(
 async def test_traceledger_verify_checks_version_2_leaves(client: Client, secret: Secret) -> None:
     ledger = client.app[LEDGER]
     assert (await verify_log(ledger.pool)).entries == 2
+    assert (await verify_log(ledger.pool, workers=2)).entries == 2
     async with ledger.pool.acquire() as conn:
         leaf = bytes(await conn.fetchval("SELECT leaf FROM entries WHERE idx = $1", secret.index))
         assert Leaf.decode(leaf).version == 2
@@ -273,6 +274,9 @@ async def test_traceledger_verify_checks_version_2_leaves(client: Client, secret
     with pytest.raises(IntegrityError) as altered:
         await verify_log(ledger.pool)
     assert altered.value.index == secret.index
+    with pytest.raises(IntegrityError) as by_workers:  # each reading on its own connection
+        await verify_log(ledger.pool, workers=2)
+    assert by_workers.value.index == secret.index
     async with ledger.pool.acquire() as conn:
         await conn.execute(
             "UPDATE entries SET"

@@ -1,4 +1,4 @@
-"""Leaves: one canonical encoding, read strictly, and the verifier's fast reader agrees
+"""Leaves: one canonical encoding, read strictly, and the verifier's fast readers agree
 with the strict one on every input."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from traceledger.errors import IntegrityError
 from traceledger.tlog import leaf as leaf_module
-from traceledger.tlog.leaf import Commitments, Leaf, commitments_at
+from traceledger.tlog.leaf import Commitments, Leaf, commitments_at, is_leaf_at
 
 hashes = st.binary(min_size=32, max_size=32)
 leaves = st.builds(
@@ -73,3 +73,35 @@ def test_a_typical_leaf_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> 
     assert commitments_at(leaf.encode(), 12345) == commitments(leaf)
     unsigned = dataclasses.replace(leaf, index=0, envelope_hash=None)
     assert commitments_at(unsigned.encode(), 0) == commitments(unsigned)
+
+
+@given(leaves)
+def test_a_canonical_leaf_is_itself_at_its_index(leaf: Leaf) -> None:
+    assert is_leaf_at(leaf.encode(), leaf.index, *commitments(leaf)) == (
+        # Only a time in the canonical uint 64 form, as every leaf we write has.
+        leaf.record_time_us >= 2**32
+    )
+
+
+@given(leaves, st.integers(0, 200), st.binary(min_size=1, max_size=3), st.integers(-2, 2), hashes)
+def test_the_whole_leaf_check_says_yes_only_where_the_strict_reader_agrees(
+    leaf: Leaf, at: int, junk: bytes, shift: int, other: bytes
+) -> None:
+    data = leaf.encode()
+    at %= len(data)
+    index = max(leaf.index + shift, 0)
+    own = commitments(leaf)
+    # The leaf's own commitments, and each with one hash swapped for another.
+    prev, identity, payload, envelope = own
+    claims: list[Commitments] = [
+        own,
+        (other, identity, payload, envelope),
+        (prev, other, payload, envelope),
+        (prev, identity, other, envelope),
+        (prev, identity, payload, other),
+        (prev, identity, payload, None),
+    ]
+    for damaged in (data[:at] + junk + data[at + 1 :], data[:at], data + junk, data):
+        for claim in claims:
+            if is_leaf_at(damaged, index, *claim):
+                assert strict(damaged, index) == claim

@@ -13,8 +13,9 @@ import asyncio
 import collections
 import contextlib
 import json
+import multiprocessing.util
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,15 +23,17 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from traceledger.cpu import CpuPool, default_workers
-from traceledger.errors import IntegrityError, NoteError
+from traceledger.errors import IntegrityError, NoteError, StoreError
 from traceledger.log.checkpoints import fetch_tiles
 from traceledger.log.reader import redacted_digests, redacted_sql
 from traceledger.standards.epcis import EVENT_TYPES, parse_time
 from traceledger.store.conn import Conn
+from traceledger.store.hosts import HostByHost, split_hosts
+from traceledger.store.pool import dsn_of
 from traceledger.tlog import merkle
 from traceledger.tlog.checkpoint import open_checkpoint
 from traceledger.tlog.disclosure import stored_commitment
-from traceledger.tlog.leaf import GENESIS_HASH, commitments_at, sha256
+from traceledger.tlog.leaf import GENESIS_HASH, commitments_at, is_leaf_at, sha256
 from traceledger.tlog.note import Verifier, key_hash
 from traceledger.tlog.tiles import (
     FULL_TILE_BYTES,
@@ -98,9 +101,12 @@ async def verify_log(
         total = int(head["size"])
         max_tiled = await conn.fetchval("SELECT coalesce(max(size), 0) FROM checkpoints")
         walker = _Walker(conn, checkpoints, max_tiled)
-        cpu = CpuPool((default_workers() if workers is None else workers) if total > page else 0)
+        # Without a DSN no worker can read; a log of one page is checked here.
+        dsn = dsn_of(pool)
+        wanted = (default_workers() if total > page else 0) if workers is None else workers
+        cpu = CpuPool(wanted if dsn is not None else 0)
         async with pool.acquire() as reader, cpu:
-            await _walk_pages(walker, _Pages(reader, cpu, page), total, progress)
+            await _walk_pages(walker, _Pages(reader, cpu, dsn, page), total, progress)
         await walker.finish()
         stored = await conn.fetchval("SELECT count(*) FROM entries")
         if walker.size != total or stored != total:
@@ -117,42 +123,33 @@ async def verify_log(
 
 
 class _Pages:
-    """Pages of entries read on `reader` and checked against their leaves on `cpu`, in
-    order, a few ahead of the one the walk folds into tiles."""
+    """Pages of entries checked against their leaves, in order, a few ahead of the one
+    the walk folds into tiles. With workers, each page is read and checked by a worker
+    process on its own connection, so this process only folds hashes; without, it is
+    read on `reader` and checked here."""
 
-    def __init__(self, reader: Conn, cpu: CpuPool, size: int) -> None:
-        self.reader, self.cpu, self.size = reader, cpu, size
-        self._ahead: collections.deque[asyncio.Task[CheckedPage]] = collections.deque()
+    def __init__(self, reader: Conn, cpu: CpuPool, dsn: str | None, size: int) -> None:
+        self.reader, self.cpu, self.dsn, self.size = reader, cpu, dsn, size
+        self._ahead: collections.deque[asyncio.Future[CheckedPage]] = collections.deque()
         self._next = 0
-        self._prev = GENESIS_HASH  # the leaf hash before the next page read
-        self._reading: asyncio.Task[list[tuple[Any, ...]]] | None = None
 
     async def next(self) -> CheckedPage:
         """The next page checked (empty past the last stored entry)."""
-        while len(self._ahead) <= max(self.cpu.workers, 1):
-            await self._read_one()
+        while len(self._ahead) <= self.cpu.workers:  # every worker busy and one waiting
+            self._ahead.append(asyncio.ensure_future(self._check(self._next)))
+            self._next += self.size
         return await self._ahead.popleft()
 
-    async def _read_one(self) -> None:
-        if self._reading is None:
-            self._reading = asyncio.create_task(_page_rows(self.reader, self._next, self.size))
-        rows = await self._reading
-        start, self._next = self._next, self._next + self.size
-        # The next read goes on while this page is checked and folded.
-        self._reading = asyncio.create_task(_page_rows(self.reader, self._next, self.size))
-        check = self.cpu.run(check_entries, rows, start, self._prev)
-        self._ahead.append(asyncio.ensure_future(check))
-        if rows:
-            # The page's last leaf, as the next page's first entry must link to it (if
-            # this page is wrong, its own check says so first).
-            self._prev = sha256(b"\x00" + bytes(rows[-1][2]))
+    async def _check(self, start: int) -> CheckedPage:
+        if self.dsn is not None and self.cpu.workers:
+            return await self.cpu.run(read_and_check, self.dsn, start, self.size)
+        return check_entries(await _page_rows(self.reader, start, self.size), start)
 
     async def close(self) -> None:
         """Cancel what is under way: `reader` must be idle before it goes back."""
-        pending = [*self._ahead, *([self._reading] if self._reading else [])]
-        for task in pending:
+        for task in self._ahead:
             task.cancel()
-        for task in pending:
+        for task in self._ahead:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
@@ -172,31 +169,67 @@ async def _walk_pages(
 
 @dataclass(frozen=True, slots=True)
 class CheckedPage:
-    """A page of entries checked against their leaves and the chain: their leaf hashes,
-    how many are redacted, or the first discrepancy (index, what) and the hashes before."""
+    """A page of entries checked against their leaves and the chain within it: their
+    leaf hashes, how many are redacted, or the first discrepancy (index, what) and the
+    hashes before. Whether the page links to the one before is for the walk to check
+    (`first_link`: what its first entry names as the leaf before)."""
 
     start: int
     hashes: list[bytes]
     redacted: int
+    first_link: bytes | None = None
     problem: tuple[int | None, str] | None = None
     # The root of each whole tile of the hashes (pages start at a tile boundary).
     tile_roots: list[bytes] | None = None
 
 
-def check_entries(rows: list[tuple[Any, ...]], start: int, prev: bytes) -> CheckedPage:
-    """Check each stored entry from `start` (the leaf before it hashing to `prev`)
-    against its leaf and the chain. In a worker process: a pure function of its
-    arguments. (One tight loop: the verifier's cost is this loop times the log's size.)"""
+def check_entries(rows: list[Sequence[Any]], start: int) -> CheckedPage:
+    """Check each stored entry from `start` against its leaf and the chain. In a worker
+    process: a pure function of its arguments. (The verifier's cost is this times the
+    log's size: a page of canonical leaves is checked a whole leaf at a time, and only
+    a page with something else is read field by field, to name what.)"""
+    canonical = _canonical_page(rows, start)
+    if canonical is None:
+        return _check_fields(rows, start)
+    first_link, hashes = canonical
+    return CheckedPage(start, hashes, 0, first_link, tile_roots=_tile_roots(hashes))
+
+
+def _canonical_page(rows: list[Sequence[Any]], start: int) -> tuple[bytes, list[bytes]] | None:
+    """(the first entry's link, every leaf hash) when each entry is in its place, not
+    redacted, and its leaf is exactly the canonical one for its columns and the chain;
+    None otherwise."""
+    if not rows or rows[0][0] != start:
+        return None
+    first_link = prev = commitments_at(rows[0][2], start)[0]
+    hashes: list[bytes] = []
+    for i, (idx, identity, leaf_bytes, payload_hash, env) in enumerate(rows, start):
+        if (
+            idx != i
+            or payload_hash is None
+            or not is_leaf_at(leaf_bytes, i, prev, identity, payload_hash, env)
+        ):
+            return None
+        prev = sha256(b"\x00" + leaf_bytes)  # RFC 9162 leaf hash
+        hashes.append(prev)
+    return first_link, hashes
+
+
+def _check_fields(rows: list[Sequence[Any]], start: int) -> CheckedPage:
+    """check_entries field by field: the first entry that is wrong, and what is."""
     hashes: list[bytes] = []
     redacted, i = 0, start
+    first_link = prev = None
     for idx, identity, leaf_bytes, payload_hash, env in rows:  # _page_rows' columns
         if idx != i:
             missing = f"entry is missing (the next stored index is {idx})"
-            return CheckedPage(start, hashes, redacted, (i, missing))
+            return CheckedPage(start, hashes, redacted, first_link, (i, missing))
         linked, committed_identity, committed_payload, committed_env = commitments_at(leaf_bytes, i)
+        if prev is None:
+            first_link = linked
         problem: tuple[int | None, str] | None = None
-        if linked != prev:
-            problem = (i - 1 if i else i, "the next leaf's chain link does not match this leaf")
+        if prev is not None and linked != prev:
+            problem = (i - 1, "the next leaf's chain link does not match this leaf")
         elif identity != committed_identity:
             problem = (i, "identity column differs from the leaf")
         elif payload_hash is not None and payload_hash != committed_payload:
@@ -204,41 +237,81 @@ def check_entries(rows: list[tuple[Any, ...]], start: int, prev: bytes) -> Check
         elif env != committed_env:
             problem = (i, "envelope reference differs from the leaf")
         if problem is not None:
-            return CheckedPage(start, hashes, redacted, problem)
+            return CheckedPage(start, hashes, redacted, first_link, problem)
         redacted += payload_hash is None
         prev = sha256(b"\x00" + leaf_bytes)  # RFC 9162 leaf hash
         hashes.append(prev)
         i += 1
-    roots = [
+    return CheckedPage(start, hashes, redacted, first_link, tile_roots=_tile_roots(hashes))
+
+
+def _tile_roots(hashes: list[bytes]) -> list[bytes]:
+    return [
         merkle.root_from_leaf_hashes(hashes[i : i + TILE_WIDTH])
         for i in range(0, len(hashes) - TILE_WIDTH + 1, TILE_WIDTH)
     ]
-    return CheckedPage(start, hashes, redacted, tile_roots=roots)
 
 
-async def _page_rows(conn: Conn, start: int, size: int) -> list[tuple[Any, ...]]:
-    """Entries [start, start + size) as (idx, identity, leaf, payload commitment,
-    envelope_hash). A version-1 leaf's payload SHA-256 is computed by the server
-    (pg_catalog's, so no function a user defined): only 32 bytes a row travel, and the
-    hashing runs on the database's core while this process checks the previous page. A
-    version-2 leaf's commitment to salted field digests is recomputed here from the
-    stored event, its salts and its redacted fields' digests."""
-    rows = await conn.fetch(
-        "SELECT idx, identity, leaf,"  # noqa: S608 - only our own SQL fragments
-        " CASE WHEN get_byte(leaf, 1) = 2 THEN NULL ELSE pg_catalog.sha256(payload) END"
-        " AS payload_hash, envelope_hash,"
-        " CASE WHEN get_byte(leaf, 1) = 2 THEN payload END AS payload, salts,"
-        f" CASE WHEN get_byte(leaf, 1) = 2 THEN {redacted_sql('e')} END AS redacted"
-        " FROM entries e WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+# A worker process's own connection, by DSN, and the event loop it runs on.
+_READERS: dict[str, tuple[asyncio.AbstractEventLoop, asyncpg.Connection]] = {}
+
+
+def read_and_check(dsn: str, start: int, size: int) -> CheckedPage:
+    """In a worker process: read the page [start, start + size) on this process's own
+    connection and check it."""
+    loop, conn = _READERS.get(dsn) or _open_reader(dsn)
+    return check_entries(loop.run_until_complete(_page_rows(conn, start, size)), start)
+
+
+def _open_reader(dsn: str) -> tuple[asyncio.AbstractEventLoop, asyncpg.Connection]:
+    loop = asyncio.new_event_loop()
+    try:
+        # Host by host, as the pool connects: the DSN's target_session_attrs keeps a
+        # reader on the primary, where the head was read.
+        connect = HostByHost(split_hosts(dsn))(
+            dsn, server_settings={"jit": "off", "application_name": "traceledger verify"}
+        )
+        conn = loop.run_until_complete(connect)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        loop.close()
+        raise StoreError(f"verify's reader cannot connect to PostgreSQL: {exc}") from exc
+    # Closed as the worker exits (multiprocessing runs its finalizers then; atexit not).
+    multiprocessing.util.Finalize(
+        None, lambda: loop.run_until_complete(conn.close()), exitpriority=10
+    )
+    _READERS[dsn] = loop, conn
+    return loop, conn
+
+
+async def _page_rows(conn: Conn, start: int, size: int) -> list[Sequence[Any]]:
+    """Entries [start, start + size) as (idx, identity, leaf, payload commitment or None
+    where redacted, envelope_hash). A version-1 leaf's payload SHA-256 is computed by the
+    server (pg_catalog's, so no function a user defined): only 32 bytes a row travel,
+    and the hashing runs on the database's core. A version-2 leaf's commitment to salted
+    field digests is recomputed here from the stored event, its salts and its redacted
+    fields' digests, read by a second query (the records of the first are used as they
+    come: building a tuple a row was a tenth of the verifier's time)."""
+    rows: list[Any] = await conn.fetch(  # Records: sequences of the columns
+        "SELECT idx, identity, leaf,"
+        " CASE WHEN get_byte(leaf, 1) = 2 THEN NULL ELSE pg_catalog.sha256(payload) END,"
+        " envelope_hash FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
         start,
         start + size,
     )
-    return [
-        (r[0], r[1], r[2], r[3], r[4])
-        if r["payload"] is None
-        else (r[0], r[1], r[2], _commitment(r), r[4])
-        for r in rows
-    ]
+    disclosed = await conn.fetch(
+        f"SELECT idx, payload, salts, {redacted_sql('e')} AS redacted"  # noqa: S608 - ours
+        " FROM entries e WHERE idx >= $1 AND idx < $2"
+        " AND get_byte(leaf, 1) = 2 AND payload IS NOT NULL",
+        start,
+        start + size,
+    )
+    if disclosed:
+        at = {row[0]: n for n, row in enumerate(rows)}
+        for r in disclosed:
+            if r["idx"] in at:
+                row = rows[at[r["idx"]]]
+                rows[at[r["idx"]]] = (row[0], row[1], row[2], _commitment(r), row[4])
+    return rows
 
 
 def _commitment(row: asyncpg.Record) -> bytes:
@@ -297,6 +370,10 @@ class _Walker:
         if checked.start != start and (hashes or checked.problem):
             # The pages before ended short: entries are missing from `start` on.
             raise IntegrityError(start, "entry is missing (a later page has entries)")
+        if checked.first_link not in (None, self.prev):
+            raise IntegrityError(
+                max(start - 1, 0), "the next leaf's chain link does not match this leaf"
+            )
         if checked.problem is not None:
             raise IntegrityError(*checked.problem)
         if not hashes:

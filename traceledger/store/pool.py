@@ -23,6 +23,14 @@ _WHERE = (
 )
 
 
+def dsn_of(pool: asyncpg.Pool) -> str | None:
+    """The DSN `pool` connects with, for work that needs connections of its own (verify's
+    worker processes); None if there is none to give. asyncpg keeps it only in a private
+    attribute (and Pool takes no weak references, so we cannot keep our own note)."""
+    args = getattr(pool, "_connect_args", None) or [None]
+    return args[0] if isinstance(args[0], str) else None
+
+
 async def connect_pool(
     dsn: str,
     *,

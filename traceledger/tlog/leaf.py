@@ -122,5 +122,55 @@ def commitments_at(data: bytes, index: int) -> Commitments:
     return leaf.prev_hash, leaf.identity, leaf.payload_hash, leaf.envelope_hash
 
 
+def is_leaf_at(
+    data: bytes,
+    index: int,
+    prev: bytes,
+    identity: bytes,
+    payload_hash: bytes,
+    envelope_hash: bytes | None,
+) -> bool:
+    """Whether `data` is the canonical leaf at `index` committing to exactly these hashes
+    (with any record time): the verifier's fast path, one comparison of the whole leaf.
+    True only where commitments_at would find the same commitments; False says nothing
+    more (commitments_at then names the problem)."""
+    at = len(data) - (78 if envelope_hash is None else 111)  # where the record time is
+    expected = b"".join(
+        (
+            data[:2],
+            _packed_index(index),
+            _BIN32,
+            prev,
+            data[at : at + 9],
+            _BIN32,
+            identity,
+            _BIN32,
+            payload_hash,
+            _NIL if envelope_hash is None else _BIN32 + envelope_hash,
+        )
+    )
+    return (
+        data == expected
+        and data[:2] in _HEADS
+        and data[at] == 0xCF  # the canonical form of a time in microseconds since 1970
+        and data[at + 1 : at + 5] != b"\0\0\0\0"
+    )
+
+
+def _packed_index(index: int) -> bytes:
+    """msgpack.packb(index) for an index >= 0, without the call."""
+    if index < 0x80:
+        return bytes((index,))
+    for marker, width, limit in _UINTS:
+        if index < limit:
+            return marker + index.to_bytes(width, "big")
+    raise ValueError(f"index {index} does not fit in 64 bits")
+
+
+_HEADS = (b"\x97\x01", b"\x97\x02")  # an array of 7, version 1 or 2
+_NIL = b"\xc0"
+_UINTS = ((b"\xcc", 1, 1 << 8), (b"\xcd", 2, 1 << 16), (b"\xce", 4, 1 << 32), (b"\xcf", 8, 1 << 64))
+
+
 def _is_hash(value: object) -> bool:
     return isinstance(value, bytes) and len(value) == 32
