@@ -143,7 +143,8 @@ async def main(args: argparse.Namespace) -> None:
             print("\n== verify")
             async with ledger.pool.acquire() as conn:
                 scan = await timed(
-                    conn.fetchval("SELECT count(*) FROM (SELECT sha256(leaf) FROM entries) s")
+                    # sum() uses every hash: under count(*) the planner drops the hashing.
+                    conn.fetchval("SELECT sum(length(sha256(leaf))) FROM entries")
                 )
             report = await verify_log(ledger.pool)
             print(
