@@ -19,7 +19,7 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -39,16 +39,20 @@ def default_workers() -> int:
 
 
 class CpuPool:
-    """Runs pure functions (their arguments and results picklable) in worker processes."""
+    """Runs pure functions (their arguments and results picklable) in worker processes.
 
-    def __init__(self, workers: int) -> None:
+    `preload`: the modules workers run, imported by the fork server before it forks any
+    (the process's first pool decides: there is one fork server a process)."""
+
+    def __init__(self, workers: int, preload: Sequence[str] = PRELOAD) -> None:
         self.workers = workers
+        self.preload = list(preload)
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
 
     async def __aenter__(self) -> CpuPool:
         if self.workers > 0:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(PRELOAD)
+            context.set_forkserver_preload(self.preload)
             self._executor = concurrent.futures.ProcessPoolExecutor(
                 self.workers,
                 mp_context=context,
@@ -59,8 +63,9 @@ class CpuPool:
             # otherwise wait for the fork server to import PRELOAD (a third of a second),
             # and the event loop with it.
             loop = asyncio.get_running_loop()
+            warming = functools.partial(warm, self.preload)
             await asyncio.gather(
-                *(loop.run_in_executor(self._executor, warm) for _ in range(self.workers))
+                *(loop.run_in_executor(self._executor, warming) for _ in range(self.workers))
             )
         return self
 
@@ -77,9 +82,9 @@ class CpuPool:
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
 
-def warm() -> None:
+def warm(preload: list[str]) -> None:
     """Run in each worker as the pool starts: what the first task would do."""
-    for module in PRELOAD:
+    for module in preload:
         importlib.import_module(module)
 
 

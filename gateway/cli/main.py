@@ -34,7 +34,8 @@ from gateway.demo import demo_inbox, setup_demo
 from gateway.observability import configure_logging
 from traceledger.accounts import registry, tokens
 from traceledger.audit.history_check import verify_history
-from traceledger.audit.verify import stored_verifier, verify_index, verify_log
+from traceledger.audit.index_check import verify_index
+from traceledger.audit.verify import stored_verifier, verify_log
 from traceledger.errors import CaptureRejectedError, ConfigError, IntegrityError, TraceledgerError
 from traceledger.ingest.masterdata import add_location
 from traceledger.inspect.recall_notices import remove_endpoint, set_endpoint

@@ -15,6 +15,7 @@ from gateway.keys import LEDGER
 from tests.conftest import cli_args
 from tests.lookup.test_history import tell_story
 from tests.lookup.test_prebuilt import CAN, Client, build_all, client, stored
+from traceledger.audit.index_check import verify_index
 from traceledger.ledger import answer_builder
 from traceledger.settings import Settings
 
@@ -81,3 +82,7 @@ async def test_verify_reports_an_edited_prebuilt_answer_and_a_missing_index_row(
     code, out = await verify(settings, capsys)
     assert code == 1
     assert f"entry {idx}: event_keys differ from the event (missing: {key} as {role}" in out
+    # The same report whether worker processes read the pages or this process does.
+    here = await verify_index(ledger.pool, workers=0)
+    assert here.count == 1
+    assert await verify_index(ledger.pool, workers=2) == here

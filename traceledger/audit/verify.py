@@ -1,5 +1,5 @@
-"""Audit the whole stored log: chain, payloads, tiles and every archived checkpoint; and
-the event-key index, rebuilt from the log (`verify_index`).
+"""Audit the whole stored log: chain, payloads, tiles and every archived checkpoint (the
+event-key index, rebuilt from the log, is audit/index_check.py).
 
 Nothing derived is trusted: leaf hashes, the hash chain, tiles and roots are recomputed
 from the stored leaf bytes, and each archived checkpoint must carry a valid signature
@@ -9,11 +9,6 @@ The first discrepancy is reported with the index it concerns.
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
-import json
-import multiprocessing.util
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,14 +17,11 @@ from typing import Any
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from traceledger.cpu import CpuPool, default_workers
-from traceledger.errors import IntegrityError, NoteError, StoreError
+from traceledger.audit.pages import Pages, workers_for
+from traceledger.errors import IntegrityError, NoteError
 from traceledger.log.checkpoints import fetch_tiles
 from traceledger.log.reader import redacted_digests, redacted_sql
-from traceledger.standards.epcis import EVENT_TYPES, parse_time
 from traceledger.store.conn import Conn
-from traceledger.store.hosts import HostByHost, split_hosts
-from traceledger.store.pool import dsn_of
 from traceledger.tlog import merkle
 from traceledger.tlog.checkpoint import open_checkpoint
 from traceledger.tlog.disclosure import stored_commitment
@@ -50,7 +42,6 @@ from traceledger.tlog.tiles import (
     node_from_tiles,
     tile_width,
 )
-from traceledger.trust.claims import keys_of
 
 PAGE = 64 * TILE_WIDTH
 
@@ -107,12 +98,10 @@ async def verify_log(
         total = int(head["size"])
         max_tiled = await conn.fetchval("SELECT coalesce(max(size), 0) FROM checkpoints")
         walker = _Walker(conn, checkpoints, max_tiled)
-        # Without a DSN no worker can read; a log of one page is checked here.
-        dsn = dsn_of(pool)
-        wanted = (default_workers() if total > page else 0) if workers is None else workers
-        cpu = CpuPool(wanted if dsn is not None else 0)
+        cpu = workers_for(pool, total, page, workers, __name__)
         async with pool.acquire() as reader, cpu:
-            await _walk_pages(walker, _Pages(reader, cpu, dsn, page), total, progress)
+            pages = Pages(reader, pool, cpu, page, checked_page)
+            await _walk_pages(walker, pages, total, progress)
         await walker.finish()
         stored = await conn.fetchval("SELECT count(*) FROM entries")
         if walker.size != total or stored != total:
@@ -128,41 +117,8 @@ async def verify_log(
     )
 
 
-class _Pages:
-    """Pages of entries checked against their leaves, in order, a few ahead of the one
-    the walk folds into tiles. With workers, each page is read and checked by a worker
-    process on its own connection, so this process only folds hashes; without, it is
-    read on `reader` and checked here."""
-
-    def __init__(self, reader: Conn, cpu: CpuPool, dsn: str | None, size: int) -> None:
-        self.reader, self.cpu, self.dsn, self.size = reader, cpu, dsn, size
-        self._ahead: collections.deque[asyncio.Future[CheckedPage]] = collections.deque()
-        self._next = 0
-
-    async def next(self) -> CheckedPage:
-        """The next page checked (empty past the last stored entry)."""
-        while len(self._ahead) <= self.cpu.workers:  # every worker busy and one waiting
-            self._ahead.append(asyncio.ensure_future(self._check(self._next)))
-            self._next += self.size
-        return await self._ahead.popleft()
-
-    async def _check(self, start: int) -> CheckedPage:
-        if self.dsn is not None and self.cpu.workers:
-            return await self.cpu.run(read_and_check, self.dsn, start, self.size)
-        rows, disclosed = await _page_rows(self.reader, start, self.size)
-        return check_entries(rows, start, disclosed)
-
-    async def close(self) -> None:
-        """Cancel what is under way: `reader` must be idle before it goes back."""
-        for task in self._ahead:
-            task.cancel()
-        for task in self._ahead:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-
 async def _walk_pages(
-    walker: _Walker, pages: _Pages, total: int, progress: Progress | None
+    walker: _Walker, pages: Pages[CheckedPage], total: int, progress: Progress | None
 ) -> None:
     try:
         for _ in range(0, total, pages.size):
@@ -280,36 +236,10 @@ def _tile_roots(hashes: list[bytes]) -> list[bytes]:
     ]
 
 
-# A worker process's own connection, by DSN, and the event loop it runs on.
-_READERS: dict[str, tuple[asyncio.AbstractEventLoop, asyncpg.Connection]] = {}
-
-
-def read_and_check(dsn: str, start: int, size: int) -> CheckedPage:
-    """In a worker process: read the page [start, start + size) on this process's own
-    connection and check it."""
-    loop, conn = _READERS.get(dsn) or _open_reader(dsn)
-    rows, disclosed = loop.run_until_complete(_page_rows(conn, start, size))
+async def checked_page(conn: Conn, start: int, size: int) -> CheckedPage:
+    """The page [start, start + size) read and checked (a page's work, see Pages)."""
+    rows, disclosed = await _page_rows(conn, start, size)
     return check_entries(rows, start, disclosed)
-
-
-def _open_reader(dsn: str) -> tuple[asyncio.AbstractEventLoop, asyncpg.Connection]:
-    loop = asyncio.new_event_loop()
-    try:
-        # Host by host, as the pool connects: the DSN's target_session_attrs keeps a
-        # reader on the primary, where the head was read.
-        connect = HostByHost(split_hosts(dsn))(
-            dsn, server_settings={"jit": "off", "application_name": "traceledger verify"}
-        )
-        conn = loop.run_until_complete(connect)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        loop.close()
-        raise StoreError(f"verify's reader cannot connect to PostgreSQL: {exc}") from exc
-    # Closed as the worker exits (multiprocessing runs its finalizers then; atexit not).
-    multiprocessing.util.Finalize(
-        None, lambda: loop.run_until_complete(conn.close()), exitpriority=10
-    )
-    _READERS[dsn] = loop, conn
-    return loop, conn
 
 
 async def _page_rows(
@@ -481,95 +411,3 @@ def _node_source(
             [merkle.node_hash(below[j], below[j + 1]) for j in range(0, len(below) - 1, 2)]
         )
     return lambda level, index: levels[level][index - (start >> level)]
-
-
-# ---------------------------------------------------------------------------------------------
-# The event-key index, rebuilt from the log
-
-INDEX_PAGE = 4096
-MAX_DIFFERENCES = 100  # reported; the count goes on
-
-
-@dataclass(frozen=True)
-class IndexReport:
-    events: int
-    differences: list[str]
-    count: int  # differences found (more than listed when past MAX_DIFFERENCES)
-
-
-async def verify_index(pool: asyncpg.Pool) -> IndexReport:
-    """Re-derive every indexed entry's keys and roles from its stored payload, with the
-    trust rules' own reading of an event (trust.claims.keys_of), and compare them with
-    event_keys: lookups, traces and entitlement all read the index, so a row added,
-    removed or changed there would change what they believe."""
-    differences: list[str] = []
-    count = events = 0
-    async with pool.acquire() as conn:
-        below = int(await conn.fetchval("SELECT next_idx FROM index_state"))
-        for start in range(0, below, INDEX_PAGE):
-            end = min(start + INDEX_PAGE, below)
-            for found in await _index_page(conn, start, end):
-                if found is None:
-                    events += 1
-                    continue
-                count += 1
-                if len(differences) < MAX_DIFFERENCES:
-                    differences.append(found)
-    return IndexReport(events, differences, count)
-
-
-async def _index_page(conn: Conn, start: int, end: int) -> list[str | None]:
-    """One finding per indexed event in [start, end): None when its keys match."""
-    entries = await conn.fetch(
-        "SELECT idx, payload FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx", start, end
-    )
-    indexed = {
-        r["idx"]
-        for r in await conn.fetch("SELECT idx FROM events WHERE idx >= $1 AND idx < $2", start, end)
-    }
-    stored: dict[int, set[tuple[str, str]]] = {}
-    for r in await conn.fetch(
-        "SELECT idx, key, role FROM event_keys WHERE idx >= $1 AND idx < $2", start, end
-    ):
-        stored.setdefault(r["idx"], set()).add((r["key"], r["role"]))
-    found: list[str | None] = []
-    for r in entries:
-        idx = r["idx"]
-        if r["payload"] is None:
-            continue  # redacted: nothing to re-derive from
-        expected = _expected_keys(bytes(r["payload"]))
-        have = stored.get(idx, set())
-        if expected is None:
-            if idx in indexed or have:
-                found.append(f"entry {idx}: indexed, but its payload is no indexable event")
-            continue
-        if idx not in indexed:
-            found.append(f"entry {idx}: an event missing from the index")
-            continue
-        found.append(_keys_difference(idx, expected, have))
-    return found
-
-
-def _expected_keys(payload: bytes) -> set[tuple[str, str]] | None:
-    """The (key, role) rows the indexer writes for this payload; None if it indexes none."""
-    try:
-        event = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(event, dict) or event.get("type") not in EVENT_TYPES:
-        return None
-    try:
-        parse_time(event.get("eventTime"))
-        return set(keys_of(event))
-    except (ValueError, KeyError, TypeError):
-        return None  # the indexer skips an event it cannot read, as here
-
-
-def _keys_difference(
-    idx: int, expected: set[tuple[str, str]], have: set[tuple[str, str]]
-) -> str | None:
-    if expected == have:
-        return None
-    missing = ", ".join(f"{k} as {r}" for k, r in sorted(expected - have)) or "none"
-    extra = ", ".join(f"{k} as {r}" for k, r in sorted(have - expected)) or "none"
-    return f"entry {idx}: event_keys differ from the event (missing: {missing}; extra: {extra})"
