@@ -2,9 +2,9 @@
 
 The event loop then only waits on the network and the database, so no large request
 holds up the others, and every core works (one process runs Python on one core).
-Workers start from a fork server that has already imported the modules they run, so a
-pool starts in milliseconds; `workers=0` runs the work inline instead (for tools and
-for debugging).
+Workers start from a fork server that has already imported the modules they run (those
+of the process's first pool), so a pool starts in milliseconds; `workers=0` runs the
+work inline instead (for tools and for debugging).
 """
 
 from __future__ import annotations

@@ -100,6 +100,8 @@ def test_the_whole_leaf_check_says_yes_only_where_the_strict_reader_agrees(
         (prev, identity, other, envelope),
         (prev, identity, payload, other),
         (prev, identity, payload, None),
+        (prev, identity + b"x", payload, envelope),  # hashes of any other length
+        (prev, identity, payload[:31], envelope),
     ]
     for damaged in (data[:at] + junk + data[at + 1 :], data[:at], data + junk, data):
         for claim in claims:

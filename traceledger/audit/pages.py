@@ -74,6 +74,13 @@ class Pages(Generic[T]):
                 await task
 
 
+# The pool's session settings that matter to an audit's queries (store/pool.py says why).
+AUDIT_SETTINGS = {
+    "plan_cache_mode": "force_custom_plan",
+    "jit": "off",
+    "application_name": "traceledger audit",
+}
+
 # A worker process's own connection, by DSN, and the event loop it runs on.
 _READERS: dict[str, tuple[asyncio.AbstractEventLoop, asyncpg.Connection]] = {}
 
@@ -87,13 +94,16 @@ def on_own_connection(dsn: str, work: PageWork[T], start: int, size: int) -> T:
 def _open_reader(dsn: str) -> tuple[asyncio.AbstractEventLoop, asyncpg.Connection]:
     loop = asyncio.new_event_loop()
     try:
-        # Host by host, as the pool connects: the DSN's target_session_attrs keeps a
-        # reader on the primary, where the caller read how far to go.
-        connect = HostByHost(split_hosts(dsn))(
-            dsn, server_settings={"jit": "off", "application_name": "traceledger audit"}
-        )
+        # Host by host, as the pool connects; a multi-host DSN's target_session_attrs
+        # keeps a worker on the primary, where the caller read how far to go.
+        connect = HostByHost(split_hosts(dsn))(dsn, server_settings=AUDIT_SETTINGS)
         conn = loop.run_until_complete(connect)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,  # no host would take writes
+    ) as exc:
         loop.close()
         raise StoreError(f"an audit worker cannot connect to PostgreSQL: {exc}") from exc
     # Closed as the worker exits (multiprocessing runs its finalizers then; atexit not).

@@ -78,10 +78,10 @@ async def verify_log(
 ) -> VerifyReport:
     """Raise IntegrityError naming the first bad index; return counts when all is well.
 
-    Each page of entries is checked against its leaves in a worker process (`workers`,
-    one per core by default; 0 checks them here) while this process reads the next
-    pages and folds the leaf hashes into tiles and roots. `page` (a power of two, at
-    least a tile wide) is for tests."""
+    Each page of entries is read and checked against its leaves by a worker process on
+    its own connection (`workers`, one per core by default; 0, or a pool whose DSN is
+    unknown, checks them here) while this process folds the leaf hashes into tiles and
+    roots. `page` (a power of two, at least a tile wide) is for tests."""
     if page < TILE_WIDTH or page & (page - 1):
         raise ValueError(f"page must be a power of two of at least {TILE_WIDTH}")
     started = time.perf_counter()

@@ -134,6 +134,11 @@ def is_leaf_at(
     (with any record time): the verifier's fast path, one comparison of the whole leaf.
     True only where commitments_at would find the same commitments; False says nothing
     more (commitments_at then names the problem)."""
+    if not (
+        len(prev) == len(identity) == len(payload_hash) == 32
+        and (envelope_hash is None or len(envelope_hash) == 32)
+    ):
+        return False  # the layout below is that of 32-byte hashes only
     at = len(data) - (78 if envelope_hash is None else 111)  # where the record time is
     expected = b"".join(
         (
