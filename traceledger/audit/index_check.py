@@ -54,11 +54,7 @@ async def verify_index(pool: asyncpg.Pool, *, workers: int | None = None) -> Ind
 async def index_page(conn: Conn, start: int, size: int, *, below: int) -> list[str | None]:
     """One finding per indexed event in [start, start + size), below `below` (where the
     indexer has reached): None when its keys match (a page's work, see Pages)."""
-    return await _index_page(conn, start, min(start + size, below))
-
-
-async def _index_page(conn: Conn, start: int, end: int) -> list[str | None]:
-    """One finding per indexed event in [start, end): None when its keys match."""
+    end = min(start + size, below)
     entries = await conn.fetch(
         "SELECT idx, payload FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx", start, end
     )

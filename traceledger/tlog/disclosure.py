@@ -165,10 +165,8 @@ def event_commitment(
     if len(salts) != SALT_SIZE * len(names):
         raise ValueError(f"{len(salts) // SALT_SIZE} salts for {len(names)} fields")
     sha, join = _sha256, b"".join
-    digests = [
-        sha(
-            join((salts[n * SALT_SIZE : (n + 1) * SALT_SIZE], _name(name)[1], canonical(value)))
-        ).digest()
-        for n, (name, value) in enumerate((name, event[name]) for name in names)
-    ]
-    return commitment([*digests, *redacted.values()])
+    digests = list(redacted.values())
+    for n, name in enumerate(names):
+        salt = salts[n * SALT_SIZE : (n + 1) * SALT_SIZE]
+        digests.append(sha(join((salt, _name(name)[1], canonical(event[name])))).digest())
+    return commitment(digests)

@@ -100,7 +100,7 @@ def commitments_at(data: bytes, index: int) -> Commitments:
     size = len(data)
     if (
         (size == at + 78 or size == at + 111)
-        and head[:2] in (b"\x97\x01", b"\x97\x02")
+        and head[:2] in _HEADS
         and data.startswith(head)
         and data[at] == 0xCF  # uint 64: record times are microseconds since 1970
         and data[at + 1 : at + 5] != b"\0\0\0\0"  # else a shorter form is canonical
